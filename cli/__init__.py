@@ -1,0 +1,1 @@
+"""The latentq command line (click). Heavy modules are imported inside commands."""

@@ -1,0 +1,52 @@
+"""The click boundary: domain errors become one line on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+def _one_line(message: str) -> str:
+    return " ".join(str(message).split())
+
+
+def run_cli(group: click.Group) -> None:
+    from latentq.errors import NotFound, Unavailable, UserError
+
+    try:
+        group.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        click.echo(f"Error: {_one_line(exc.format_message())}{hint}", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"Error: {_one_line(exc.format_message())}", err=True)
+        sys.exit(exc.exit_code)
+    except (NotFound, Unavailable) as exc:
+        click.echo(f"Error: {_one_line(str(exc))}", err=True)
+        sys.exit(1)
+    except UserError as exc:
+        click.echo(f"Error: {_one_line(str(exc))}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if _is_database_error(exc):
+            from latentq.settings import load_settings, mask_url
+
+            reason = _one_line(str(getattr(exc, "orig", exc))).split(" (Background")[0]
+            click.echo(f"Error: database {mask_url(load_settings().db_url)} failed: {reason}", err=True)
+            sys.exit(1)
+        raise
+
+
+def _is_database_error(exc: Exception) -> bool:
+    module = type(exc).__module__
+    return module.startswith("sqlalchemy")

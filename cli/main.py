@@ -1,0 +1,308 @@
+"""latentq: submit, run and watch autoencoder / VAE / GAN training jobs."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import Any, Optional
+
+import click
+
+from latentq.cli import render
+
+JOB_OPTIONS = [
+    click.option("--dataset", "-d", default=None, help="Dataset name (see `latentq datasets`); default: the recipe's."),
+    click.option("--epochs", "-e", type=int, default=10, show_default=True),
+    click.option("--batch-size", "-b", type=int, default=32, show_default=True),
+    click.option("--seed", type=int, default=0, show_default=True),
+    click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="A recipe parameter (repeatable)."),
+    click.option("--name", default=None, help="A label for the run."),
+    click.option("--idempotency-key", default=None, help="Submitting the same key again returns the same run."),
+    click.option("--json", "as_json", is_flag=True, help="Print JSON only."),
+]
+
+
+def job_options(func):
+    for option in reversed(JOB_OPTIONS):
+        func = option(func)
+    return func
+
+
+def _settings():
+    from latentq.settings import load_settings
+
+    return load_settings()
+
+
+def _store(settings=None):
+    from latentq.db.store import Store
+
+    settings = settings or _settings()
+    return Store(settings.db_url, settings.artifact_root)
+
+
+def _where(settings, broker: bool = False) -> None:
+    from latentq.settings import mask_url
+
+    line = f"latentq: home {settings.home} | db {mask_url(settings.db_url)}"
+    if broker:
+        line += f" | broker {mask_url(settings.broker_url)}"
+    render.info(line)
+
+
+def _spec(recipe: str, queue: str = "latentq", priority: int = 5, **opts: Any):
+    from latentq.spec import build_spec, parse_sets
+
+    return build_spec(
+        kind="train", recipe=recipe, dataset=opts["dataset"], epochs=opts["epochs"], batch_size=opts["batch_size"],
+        seed=opts["seed"], params=parse_sets(opts["sets"]), name=opts["name"],
+        idempotency_key=opts["idempotency_key"], queue=queue, priority=priority,
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="latentq")
+def cli() -> None:
+    """Train autoencoders, VAEs and GANs as queued jobs (or in the foreground with `run`)."""
+
+
+@cli.command()
+@click.argument("recipe")
+@job_options
+@click.option("--dry-run", is_flag=True, help="Validate and print the resolved spec; run nothing.")
+def run(recipe: str, as_json: bool, dry_run: bool, **opts: Any) -> None:
+    """Run a training job here, in the foreground (SQLite + local disk, no broker)."""
+    spec = _spec(recipe, **opts)
+    if dry_run:
+        render.print_json(spec.model_dump(mode="json"))
+        return
+    settings = _settings()
+    if not as_json:
+        _where(settings)
+    store = _store(settings)
+    run_id, created = store.create_run(spec.model_dump(mode="json"), max_attempts=settings.max_attempts)
+    if not created:
+        render.info(f"idempotency key {spec.idempotency_key!r} already names run {run_id}")
+    status = _foreground(run_id, settings, store, quiet=as_json)
+    render.out(as_json, status, lambda: click.echo(render.final_line(status)))
+    sys.exit(render.exit_code(status))
+
+
+def _foreground(run_id: str, settings, store, quiet: bool) -> dict[str, Any]:
+    """The shared job function in this process, with a progress bar fed from the store."""
+    from latentq.worker.job import execute_run
+
+    if quiet:
+        return execute_run(run_id, settings)
+    done = threading.Event()
+    watcher = threading.Thread(target=lambda: render.follow(lambda: store.status(run_id), stop=done.is_set),
+                               daemon=True)
+    watcher.start()
+    try:
+        status = execute_run(run_id, settings)
+    finally:
+        done.set()
+        watcher.join(timeout=5)
+    return status
+
+
+@cli.command()
+@click.argument("recipe")
+@job_options
+@click.option("--queue", "-q", default="latentq", show_default=True, help="Celery queue (workers listen with -Q).")
+@click.option("--priority", type=click.IntRange(0, 9), default=5, show_default=True, help="9 runs first.")
+@click.option("--wait", is_flag=True, help="Wait for the run to end, showing progress.")
+def submit(recipe: str, as_json: bool, queue: str, priority: int, wait: bool, **opts: Any) -> None:
+    """Queue a training job for a worker."""
+    spec = _spec(recipe, queue=queue, priority=priority, **opts)
+    settings = _settings()
+    if not as_json:
+        _where(settings, broker=True)
+    status = _enqueue_new(spec, settings)
+    _after_submit(status, as_json, wait, settings)
+
+
+def _enqueue_new(spec, settings) -> dict[str, Any]:
+    """Broker first, then the row, then the message; a refused message removes the row."""
+    from latentq.worker.app import enqueue, ping_broker
+
+    ping_broker()
+    store = _store(settings)
+    run_id, created = store.create_run(spec.model_dump(mode="json"), max_attempts=settings.max_attempts)
+    if created:
+        try:
+            enqueue(run_id, spec.queue, spec.priority)
+        except Exception:
+            store.delete_run(run_id)
+            raise
+    elif not spec.generate:
+        render.info(f"idempotency key {spec.idempotency_key!r} already names run {run_id}")
+    return store.status(run_id)
+
+
+def _after_submit(status: dict[str, Any], as_json: bool, wait: bool, settings) -> None:
+    if not wait:
+        render.out(as_json, status, lambda: click.echo(f"run {status['id']} queued on {status['queue']}"))
+        return
+    store = _store(settings)
+    if as_json:
+        import time
+
+        while status["status"] not in ("succeeded", "failed", "cancelled"):
+            time.sleep(0.5)
+            status = store.status(status["id"])
+    else:
+        status = render.follow(lambda: store.status(status["id"]))
+    render.out(as_json, status, lambda: click.echo(render.final_line(status)))
+    sys.exit(render.exit_code(status))
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+def status(run_id: str, as_json: bool) -> None:
+    """Print a run's status."""
+    st = _store().status(run_id)
+    render.out(as_json, st, lambda: render.status_table([st]))
+
+
+@cli.command()
+@click.argument("run_id")
+def watch(run_id: str) -> None:
+    """Follow a run with a live progress bar until it ends."""
+    store = _store()
+    st = render.follow(lambda: store.status(run_id))
+    click.echo(render.final_line(st))
+    sys.exit(render.exit_code(st))
+
+
+@cli.command("list")
+@click.option("--status", "status_filter", type=click.Choice(["queued", "running", "succeeded", "failed", "cancelled"]))
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+def list_runs(status_filter: Optional[str], limit: int, as_json: bool) -> None:
+    """List recent runs, newest first."""
+    store = _store()
+    statuses = [store.status(r) for r in store.list_runs(limit=limit, status=status_filter)]
+    render.out(as_json, statuses, lambda: render.status_table(statuses))
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+def show(run_id: str, as_json: bool) -> None:
+    """Show a run's spec, latest metrics, artifacts and events."""
+    store = _store()
+    st = store.status(run_id)
+    spec = store.spec(run_id)
+    events = [{"at": e.at.isoformat(timespec="seconds") + "Z", "level": e.level, "message": e.message}
+              for e in store.events(run_id)]
+    render.out(as_json, {**st, "spec": spec, "events": events}, lambda: render.status_detail(st, spec, events))
+
+
+@cli.command()
+@click.argument("run_id")
+def cancel(run_id: str) -> None:
+    """Cancel a run: a queued run never starts; a running one stops at the next batch."""
+    result = _store().cancel(run_id)
+    click.echo(f"run {run_id} {result}")
+
+
+@cli.command()
+@click.argument("run_id")
+def retry(run_id: str) -> None:
+    """Re-queue a failed or cancelled run; it resumes from its last checkpoint."""
+    from latentq.db.store import IllegalTransition
+    from latentq.worker.app import enqueue, ping_broker
+
+    store = _store()
+    run = store.get(run_id)
+    ping_broker()
+    if not store.requeue(run_id):
+        raise IllegalTransition(f"run {run_id} is {run.status}; only failed or cancelled runs can be retried")
+    spec = store.spec(run_id)
+    enqueue(run_id, spec.get("queue", "latentq"), spec.get("priority", 5))
+    click.echo(f"run {run_id} queued again")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+def models(as_json: bool) -> None:
+    """List recipes and their parameters (types, defaults, bounds)."""
+    from latentq.recipes import all_recipes
+
+    recipes = [{"name": r.name, "family": r.family, "summary": r.summary, "default_dataset": r.default_dataset,
+                "params": r.param_table()} for r in all_recipes()]
+
+    def human() -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console(highlight=False)
+        for r in recipes:
+            table = Table(title=f"[bold]{r['name']}[/bold] ({r['family']}): {r['summary']}", title_justify="left",
+                          box=None)
+            for col in ("--set", "type", "default", "bounds", "help"):
+                table.add_column(col)
+            for p in r["params"]:
+                table.add_row(p["name"], p["type"], repr(p["default"]), p["bounds"], p["help"])
+            console.print(table)
+            console.print()
+
+    render.out(as_json, recipes, human)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+def datasets(as_json: bool) -> None:
+    """List dataset names."""
+    from latentq import datasets as ds
+
+    rows = ds.catalogue()
+
+    def human() -> None:
+        for row in rows:
+            click.echo(f"{row['name']:<15} {row['description']}")
+
+    render.out(as_json, rows, human)
+
+
+@cli.command()
+@click.option("--queue", "-Q", "queues", default="latentq", show_default=True, help="Comma-separated queues.")
+@click.option("--gpu", default=None, help="GPU index for this worker (sets CUDA_VISIBLE_DEVICES); one worker per GPU.")
+@click.option("--loglevel", default="INFO", show_default=True)
+@click.option("--hostname", default=None, help="Celery node name (default latentq-<gpu|cpu>@<host>).")
+def worker(queues: str, gpu: Optional[str], loglevel: str, hostname: Optional[str]) -> None:
+    """Start a Celery worker: one job at a time, TensorFlow only in the process that trains."""
+    settings = _settings()
+    _where(settings, broker=True)
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    node = hostname or f"latentq-{'gpu' + gpu if gpu is not None else 'cpu'}-{os.getpid()}@%h"
+    argv = [sys.executable, "-m", "celery", "-A", "latentq.worker.app", "worker", "--pool=solo", "--concurrency=1",
+            "-Q", queues, "--hostname", node, "--loglevel", loglevel, "--without-gossip", "--without-mingle"]
+    os.execv(sys.executable, argv)
+
+
+@cli.command()
+def reap() -> None:
+    """Re-queue runs whose worker stopped sending heartbeats (workers also do this themselves)."""
+    from latentq.worker.reaper import reap_once
+
+    changed = reap_once(_settings())
+    for run_id, new_status in changed:
+        click.echo(f"run {run_id} -> {new_status}")
+    if not changed:
+        click.echo("no stale runs")
+
+
+def main() -> None:
+    """Entry point: every user error is one line on stderr and a non-zero exit."""
+    from latentq.cli.errors import run_cli
+
+    run_cli(cli)
+
+
+if __name__ == "__main__":
+    main()

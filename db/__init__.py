@@ -1,0 +1,1 @@
+"""The SQL run store: runs, metrics, artifacts and events (SQLAlchemy 2.0, Alembic)."""

@@ -1,0 +1,123 @@
+"""Engines and sessions: SQLite in WAL mode with a busy timeout, PostgreSQL through psycopg.
+
+The schema is brought to the newest Alembic revision the first time a process opens a URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.orm import Session, sessionmaker
+
+from latentq.errors import Unavailable, UserError
+from latentq.settings import mask_url
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def normalise_url(url: str) -> str:
+    """postgres:// and postgresql:// mean psycopg 3 here."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    url = normalise_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UserError(f"LATENTQ_DB_URL is not a database URL: {mask_url(url)!r}") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # several worker processes write at once
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    try:
+        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5}
+                             if parsed.get_backend_name() == "postgresql" else {})
+    except (NoSuchModuleError, ImportError) as exc:
+        raise UserError(f"LATENTQ_DB_URL {mask_url(url)!r}: unsupported database driver ({exc})") from None
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine, conn) -> Iterator[None]:
+    """One process migrates at a time: an advisory lock (PostgreSQL) or a lock file (SQLite)."""
+    if engine.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_lock(724501)"))
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(724501)"))
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def migrate(engine: Engine) -> None:
+    """Apply pending Alembic migrations (a no-op at head)."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    with engine.connect() as conn:
+        if MigrationContext.configure(conn).get_current_revision() == head:
+            return
+        with _migration_lock(engine, conn):
+            conn.commit()
+            if MigrationContext.configure(conn).get_current_revision() == head:
+                return
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+            conn.commit()
+
+
+@lru_cache(maxsize=8)
+def _sessionmaker(url: str) -> sessionmaker[Session]:
+    engine = make_engine(url)
+    try:
+        migrate(engine)
+    except DBAPIError as exc:
+        engine.dispose()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise Unavailable(f"cannot reach the database {mask_url(normalise_url(url))}: {reason}") from None
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def session_factory(url: str) -> sessionmaker[Session]:
+    return _sessionmaker(normalise_url(url))
+
+
+def dispose_all() -> None:
+    """Forget engines (after a fork, or in tests)."""
+    _sessionmaker.cache_clear()

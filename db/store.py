@@ -1,0 +1,291 @@
+"""Run-store operations. Every status change is one conditional UPDATE checked by row count."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from latentq.db.engine import session_factory
+from latentq.db.schema import Artifact, Event, Metric, Run, RunStatus, utcnow
+from latentq.errors import NotFound, UserError
+
+
+class IllegalTransition(UserError):
+    """A status change that the run's current status does not allow."""
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _iso(value: Optional[datetime]) -> Optional[str]:
+    return None if value is None else value.isoformat(timespec="seconds") + "Z"
+
+
+class Store:
+    """The run store behind one database URL; `artifact_root` resolves artifact paths."""
+
+    def __init__(self, db_url: str, artifact_root: Path):
+        self.db_url = db_url
+        self.artifact_root = artifact_root
+        self._sessions = session_factory(db_url)
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    # ---- creating and reading runs -------------------------------------------------------
+
+    def create_run(self, spec: dict[str, Any], max_attempts: int = 3) -> tuple[str, bool]:
+        """Insert a queued run; return (id, created). An existing idempotency key returns its run."""
+        key = spec.get("idempotency_key")
+        if key:
+            existing = self.find_by_key(key)
+            if existing:
+                return existing, False
+        run = Run(
+            id=new_run_id(),
+            kind=spec["kind"],
+            recipe=spec["recipe"],
+            dataset=spec["dataset"],
+            name=spec.get("name"),
+            spec=json.dumps(spec, sort_keys=True),
+            queue=spec.get("queue", "latentq"),
+            status=RunStatus.QUEUED.value,
+            attempts=0,
+            max_attempts=max_attempts,
+            idempotency_key=key,
+            parent_id=spec.get("parent"),
+            created_at=utcnow(),
+            epoch=0,
+            epochs=spec.get("epochs", 0) if spec["kind"] == "train" else 1,
+            cancel_requested=False,
+        )
+        try:
+            with self.session() as s, s.begin():
+                s.add(run)
+        except IntegrityError:
+            if key and (existing := self.find_by_key(key)):
+                return existing, False  # lost the race to a concurrent submit with the same key
+            raise
+        return run.id, True
+
+    def find_by_key(self, key: str) -> Optional[str]:
+        with self.session() as s:
+            return s.scalar(select(Run.id).where(Run.idempotency_key == key))
+
+    def delete_run(self, run_id: str) -> None:
+        """Remove a run that never got queued (the broker refused it)."""
+        with self.session() as s, s.begin():
+            for table in (Metric, Artifact, Event):
+                s.execute(delete(table).where(table.run_id == run_id))
+            s.execute(delete(Run).where(Run.id == run_id))
+
+    def get(self, run_id: str) -> Run:
+        with self.session() as s:
+            run = s.get(Run, run_id)
+        if run is None:
+            raise NotFound(f"no run with id {run_id!r} (see `latentq list`)")
+        return run
+
+    def spec(self, run_id: str) -> dict[str, Any]:
+        return json.loads(self.get(run_id).spec)
+
+    def list_runs(self, limit: int = 50, status: Optional[str] = None) -> list[Run]:
+        query = select(Run).order_by(Run.created_at.desc(), Run.id).limit(limit)
+        if status:
+            query = query.where(Run.status == status)
+        with self.session() as s:
+            return list(s.scalars(query))
+
+    # ---- transitions (conditional updates) -----------------------------------------------
+
+    def _transition(self, run_id: str, where: Iterable, **values: Any) -> bool:
+        with self.session() as s, s.begin():
+            result = s.execute(update(Run).where(Run.id == run_id, *where).values(**values))
+            return result.rowcount == 1
+
+    def claim(self, run_id: str, owner: str, worker: str, task_id: Optional[str] = None) -> bool:
+        """queued → running, owned by `owner`. False: someone else owns it, or it is finished."""
+        now = utcnow()
+        return self._transition(
+            run_id,
+            [Run.status == RunStatus.QUEUED.value, Run.cancel_requested.is_(False)],
+            status=RunStatus.RUNNING.value,
+            owner=owner,
+            worker=worker,
+            task_id=task_id,
+            attempts=Run.attempts + 1,
+            started_at=func.coalesce(Run.started_at, now),
+            heartbeat_at=now,
+            error=None,
+        )
+
+    def heartbeat(self, run_id: str, owner: str) -> tuple[bool, bool]:
+        """Renew the lease. Returns (still_owner, cancel_requested)."""
+        with self.session() as s, s.begin():
+            result = s.execute(
+                update(Run)
+                .where(Run.id == run_id, Run.owner == owner, Run.status == RunStatus.RUNNING.value)
+                .values(heartbeat_at=utcnow())
+            )
+            if result.rowcount != 1:
+                return False, False
+            return True, bool(s.scalar(select(Run.cancel_requested).where(Run.id == run_id)))
+
+    def set_progress(self, run_id: str, owner: str, epoch: int) -> bool:
+        return self._transition(run_id, [Run.owner == owner, Run.status == RunStatus.RUNNING.value],
+                                epoch=epoch, heartbeat_at=utcnow())
+
+    def mark_resumed(self, run_id: str, owner: str, epoch: int) -> bool:
+        return self._transition(run_id, [Run.owner == owner], resumed_from_epoch=epoch, epoch=epoch)
+
+    def finish(self, run_id: str, owner: str, status: RunStatus, error: Optional[str] = None) -> bool:
+        """running → succeeded | failed | cancelled, only by the run's owner."""
+        return self._transition(
+            run_id,
+            [Run.owner == owner, Run.status == RunStatus.RUNNING.value],
+            status=status.value,
+            finished_at=utcnow(),
+            error=error,
+        )
+
+    def release(self, run_id: str, owner: str, reason: str) -> bool:
+        """running → queued by its owner (warm shutdown): the next attempt resumes."""
+        ok = self._transition(
+            run_id,
+            [Run.owner == owner, Run.status == RunStatus.RUNNING.value],
+            status=RunStatus.QUEUED.value,
+            owner=None,
+        )
+        if ok:
+            self.add_event(run_id, "warning", reason)
+        return ok
+
+    def cancel(self, run_id: str) -> str:
+        """Cancel a run: a queued one never starts, a running one stops at the next batch."""
+        run = self.get(run_id)
+        if self._transition(run_id, [Run.status == RunStatus.QUEUED.value],
+                            status=RunStatus.CANCELLED.value, finished_at=utcnow(), cancel_requested=True):
+            return RunStatus.CANCELLED.value
+        if self._transition(run_id, [Run.status == RunStatus.RUNNING.value], cancel_requested=True):
+            return "cancelling"
+        raise IllegalTransition(f"run {run_id} is already {self.get(run_id).status}; only queued or running runs can be cancelled")
+
+    def requeue(self, run_id: str) -> bool:
+        """failed | cancelled → queued (latentq retry)."""
+        return self._transition(
+            run_id,
+            [Run.status.in_([RunStatus.FAILED.value, RunStatus.CANCELLED.value])],
+            status=RunStatus.QUEUED.value,
+            owner=None,
+            cancel_requested=False,
+            finished_at=None,
+            error=None,
+            attempts=0,
+        )
+
+    def stale_runs(self, timeout_seconds: float) -> list[Run]:
+        cutoff = utcnow() - timedelta(seconds=timeout_seconds)
+        with self.session() as s:
+            return list(s.scalars(select(Run).where(Run.status == RunStatus.RUNNING.value,
+                                                    Run.heartbeat_at < cutoff)))
+
+    def reap(self, run: Run) -> Optional[str]:
+        """A stale running run goes back to queued (or fails after its last attempt).
+
+        Guarded on the heartbeat we saw, so a run whose worker came back is left alone.
+        Returns the new status, or None when another process changed the run first."""
+        where = [Run.status == RunStatus.RUNNING.value, Run.heartbeat_at == run.heartbeat_at]
+        if run.attempts >= run.max_attempts:
+            reason = f"worker {run.worker} stopped sending heartbeats; gave up after {run.attempts} attempts"
+            if self._transition(run.id, where, status=RunStatus.FAILED.value, owner=None,
+                                finished_at=utcnow(), error=reason):
+                self.add_event(run.id, "error", reason)
+                return RunStatus.FAILED.value
+            return None
+        if self._transition(run.id, where, status=RunStatus.QUEUED.value, owner=None):
+            self.add_event(run.id, "warning", f"worker {run.worker} stopped sending heartbeats; re-queued")
+            return RunStatus.QUEUED.value
+        return None
+
+    # ---- metrics, artifacts, events ------------------------------------------------------
+
+    def record_metrics(self, run_id: str, step: int, values: dict[str, float]) -> None:
+        """Write metrics for one step; a step written again (after a resume) replaces the old rows."""
+        if not values:
+            return
+        now = utcnow()
+        with self.session() as s, s.begin():
+            s.execute(delete(Metric).where(Metric.run_id == run_id, Metric.step == step,
+                                           Metric.name.in_(list(values))))
+            s.add_all(Metric(run_id=run_id, step=step, name=name, value=float(value), recorded_at=now)
+                      for name, value in values.items())
+
+    def add_artifact(self, run_id: str, kind: str, rel_path: str) -> None:
+        with self.session() as s, s.begin():
+            s.execute(delete(Artifact).where(Artifact.run_id == run_id, Artifact.path == rel_path))
+            s.add(Artifact(run_id=run_id, kind=kind, path=rel_path, created_at=utcnow()))
+
+    def add_event(self, run_id: str, level: str, message: str) -> None:
+        with self.session() as s, s.begin():
+            s.add(Event(run_id=run_id, level=level, message=message, at=utcnow()))
+
+    def metrics(self, run_id: str) -> list[Metric]:
+        with self.session() as s:
+            return list(s.scalars(select(Metric).where(Metric.run_id == run_id)
+                                  .order_by(Metric.step, Metric.name)))
+
+    def latest_metrics(self, run_id: str) -> dict[str, float]:
+        latest: dict[str, float] = {}
+        for metric in self.metrics(run_id):
+            latest[metric.name] = metric.value  # ordered by step: the last one wins
+        return latest
+
+    def artifacts(self, run_id: str) -> list[Artifact]:
+        with self.session() as s:
+            return list(s.scalars(select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.id)))
+
+    def events(self, run_id: str) -> list[Event]:
+        with self.session() as s:
+            return list(s.scalars(select(Event).where(Event.run_id == run_id).order_by(Event.id)))
+
+    # ---- the status object ---------------------------------------------------------------
+
+    def status(self, run: Run | str) -> dict[str, Any]:
+        if isinstance(run, str):
+            run = self.get(run)
+        queue_seconds = None
+        if run.started_at is not None:
+            queue_seconds = round((run.started_at - run.created_at).total_seconds(), 3)
+        run_dir = self.artifact_root / run.id
+        return {
+            "id": run.id,
+            "kind": run.kind,
+            "name": run.name,
+            "status": run.status,
+            "recipe": run.recipe,
+            "dataset": run.dataset,
+            "parent": run.parent_id,
+            "epoch": run.epoch,
+            "epochs": run.epochs,
+            "attempts": run.attempts,
+            "worker": run.worker,
+            "queue": run.queue,
+            "created_at": _iso(run.created_at),
+            "started_at": _iso(run.started_at),
+            "heartbeat_at": _iso(run.heartbeat_at),
+            "finished_at": _iso(run.finished_at),
+            "queue_seconds": queue_seconds,
+            "resumed_from_epoch": run.resumed_from_epoch,
+            "cancel_requested": run.cancel_requested,
+            "error": run.error,
+            "metrics": self.latest_metrics(run.id),
+            "artifacts": [{"kind": a.kind, "path": str(run_dir / a.path)} for a in self.artifacts(run.id)],
+        }

@@ -1,0 +1,13 @@
+"""Errors a user can cause and fix: each becomes one line at the CLI boundary."""
+
+
+class UserError(Exception):
+    """A bad input or an impossible request: the message is what the user sees."""
+
+
+class NotFound(UserError):
+    """A run id (or other named thing) that does not exist."""
+
+
+class Unavailable(UserError):
+    """The broker or the database cannot be reached."""

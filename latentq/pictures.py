@@ -1,0 +1,97 @@
+"""PNG pictures of a run: image grids (Pillow) and plots (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from latentq.files import atomic_write
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Float images in [0, 1] as uint8; (N, H, W, 1) becomes (N, H, W)."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    return (np.clip(images, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def grid(images: np.ndarray, cols: int, pad: int = 2, scale: int = 0) -> np.ndarray:
+    """Tile (N, H, W[, C]) images row by row into one array, white padding between them."""
+    images = to_uint8(images)
+    n, h, w = images.shape[:3]
+    rows = max(1, -(-n // cols))
+    channels = images.shape[3:] if images.ndim == 4 else ()
+    canvas = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, *channels), 255, dtype=np.uint8)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        y, x = pad + r * (h + pad), pad + c * (w + pad)
+        canvas[y:y + h, x:x + w] = images[i]
+    if scale <= 0:
+        scale = max(1, 96 // max(h, w))  # small images (8x8 digits) get enlarged
+    if scale > 1:
+        canvas = canvas.repeat(scale, axis=0).repeat(scale, axis=1)
+    return canvas
+
+
+def save_grid(path: Path, images: np.ndarray, cols: int) -> Path:
+    from PIL import Image
+
+    picture = Image.fromarray(grid(images, cols))
+    return atomic_write(path, lambda tmp: picture.save(tmp, format="PNG"))
+
+
+def save_rows(path: Path, rows: Sequence[np.ndarray]) -> Path:
+    """Rows of equally many images, e.g. originals over reconstructions."""
+    cols = len(rows[0])
+    return save_grid(path, np.concatenate([np.asarray(r) for r in rows]), cols)
+
+
+def _save_figure(path: Path, fig) -> Path:
+    import matplotlib.pyplot as plt
+
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_curves(path: Path, history: dict[str, Sequence[float]], title: str,
+                steps: Optional[Sequence[int]] = None) -> Path:
+    """Loss curves: one line per named series against epoch."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, values in history.items():
+        xs = list(steps) if steps is not None else list(range(1, len(values) + 1))
+        ax.plot(xs[: len(values)], values, marker="o", markersize=3, label=name)
+    ax.set_xlabel("epoch")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save_figure(path, fig)
+
+
+def save_scatter(path: Path, points: np.ndarray, labels: Optional[np.ndarray], title: str) -> Path:
+    """2-D points, coloured by label where there are labels."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 5))
+    if labels is not None:
+        sc = ax.scatter(points[:, 0], points[:, 1], c=labels, s=8, cmap="tab10")
+        fig.colorbar(sc, ax=ax)
+    else:
+        ax.scatter(points[:, 0], points[:, 1], s=8)
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return _save_figure(path, fig)

@@ -1,0 +1,95 @@
+"""The job specification: one validated, JSON-serialisable object per run."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from latentq import datasets
+from latentq.errors import UserError
+from latentq.recipes import get_recipe
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class GenerateOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n: int = Field(16, ge=1, le=1024)
+    interpolate: bool = False
+    reconstruct: bool = False
+
+
+class JobSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["train", "generate"] = "train"
+    recipe: str
+    dataset: str
+    epochs: int = Field(10, ge=1, le=100_000)
+    batch_size: int = Field(32, ge=1, le=65_536)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    queue: str = Field("latentq", pattern=NAME_PATTERN)
+    priority: int = Field(5, ge=0, le=9)
+    idempotency_key: Optional[str] = Field(None, min_length=1, max_length=200)
+    name: Optional[str] = Field(None, pattern=NAME_PATTERN)
+    parent: Optional[str] = None
+    generate: Optional[GenerateOptions] = None
+
+    def recipe_params(self):
+        """The recipe's typed parameter object (defaults filled in)."""
+        return get_recipe(self.recipe).params(**self.params)
+
+
+def parse_sets(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """`--set key=value` pairs into a dict; values stay strings for pydantic to coerce."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise UserError(f"--set {pair!r}: expected key=value, for example --set codings=10")
+        out[key] = value.strip()
+    return out
+
+
+def _one_line(exc: ValidationError, prefix: str, allowed_fields: list[str]) -> str:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "value"
+    if err["type"] == "extra_forbidden":
+        return f"{prefix}unknown parameter {field!r}; allowed: {', '.join(allowed_fields) or '(none)'}"
+    received = err.get("input")
+    return f"{prefix}{field}: {err['msg'].rstrip('.')} (received {received!r})"
+
+
+def resolve_params(recipe: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """Validate recipe parameters; return them with defaults filled in, JSON-ready."""
+    info = get_recipe(recipe)
+    try:
+        params = info.params(**raw)
+    except ValidationError as exc:
+        raise UserError(_one_line(exc, f"recipe {recipe!r}: ", list(info.params.model_fields))) from None
+    return params.model_dump(mode="json")
+
+
+def build_spec(**fields: Any) -> JobSpec:
+    """Validate every field of a job; raise UserError with one line naming what was wrong."""
+    recipe = fields.get("recipe")
+    info = get_recipe(recipe)
+    if fields.get("dataset") in (None, ""):
+        fields["dataset"] = info.default_dataset
+    fields["params"] = resolve_params(recipe, fields.get("params") or {})
+    try:
+        spec = JobSpec(**fields)
+    except ValidationError as exc:
+        raise UserError(_one_line(exc, "", list(JobSpec.model_fields))) from None
+    datasets.check(spec.dataset)
+    return spec
+
+
+def validate_spec_dict(data: dict[str, Any]) -> JobSpec:
+    """Re-validate a stored spec (the worker does this before training)."""
+    return build_spec(**data)

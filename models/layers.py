@@ -1,0 +1,3 @@
+"""Custom layers and regularizers, each registered as `latentq>Name` and round-trippable."""
+
+from __future__ import annotations

@@ -1,0 +1,74 @@
+"""Shared pieces of every recipe's training: backend setup, optimizers, fit with the job's
+callbacks, resume, and the summary metrics every run records."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import keras
+import numpy as np
+
+_configured = False
+
+
+def configure_backend(seed: int) -> None:
+    """GPU memory growth (one job per GPU shares nothing, but grows as it needs) and seeds."""
+    global _configured
+    if not _configured and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        for gpu in tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.set_memory_growth(gpu, True)
+        _configured = True
+    keras.utils.set_random_seed(seed)
+
+
+def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+    return {
+        "sgd": keras.optimizers.SGD,
+        "adam": keras.optimizers.Adam,
+        "rmsprop": keras.optimizers.RMSprop,
+        "nadam": keras.optimizers.Nadam,
+    }[name](learning_rate=learning_rate)
+
+
+@dataclass
+class Resume:
+    epoch: int
+    model: Optional[keras.Model]
+
+
+def resume(ctx, load: bool = True) -> Resume:
+    """Continue from the last checkpoint when an earlier attempt left one."""
+    state = ctx.checkpoint_state()
+    if not state:
+        return Resume(epoch=0, model=None)
+    model = keras.models.load_model(ctx.checkpoint_dir / "latest.keras") if load else None
+    epoch = int(state["epoch"])
+    ctx.store.mark_resumed(ctx.run_id, ctx.owner, epoch)
+    ctx.event("info", f"resumed from the checkpoint after epoch {epoch}")
+    return Resume(epoch=epoch, model=model)
+
+
+def fit(ctx, model: keras.Model, x, y, validation_data, initial_epoch: int = 0,
+        epochs: Optional[int] = None, extra_callbacks: tuple = ()) -> float:
+    """model.fit with the job's callbacks; returns the wall time of the training loop alone.
+    Records train_seconds and samples_per_second, then stops here if asked to stop."""
+    epochs = ctx.spec.epochs if epochs is None else epochs
+    if initial_epoch >= epochs:
+        return 0.0
+    callbacks = [*ctx.keras_callbacks(), *extra_callbacks]
+    start = time.perf_counter()
+    model.fit(x, y, validation_data=validation_data, epochs=epochs, initial_epoch=initial_epoch,
+              batch_size=ctx.spec.batch_size, shuffle=True, callbacks=callbacks, verbose=0)
+    seconds = time.perf_counter() - start
+    samples = len(x if not isinstance(x, (tuple, list)) else x[0]) * (epochs - initial_epoch)
+    ctx.record(0, train_seconds=seconds, samples_per_second=samples / max(seconds, 1e-9))
+    ctx.raise_if_stopped()
+    return seconds
+
+
+def count_params(model: keras.Model) -> int:
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))

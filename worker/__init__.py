@@ -1,0 +1,1 @@
+"""Workers: the Celery app and task, the job function both paths share, heartbeats, reaper."""

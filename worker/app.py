@@ -1,0 +1,86 @@
+"""The Celery app: Redis broker, JSON only, acks late, reject on worker lost, prefetch 1.
+
+Importing this module never imports TensorFlow: the worker's parent process stays fork-safe,
+and the task imports the model code only when it trains."""
+
+from __future__ import annotations
+
+from celery import Celery, signals
+
+from latentq.settings import Settings, load_settings
+
+# Longer than any checkpoint interval or heartbeat timeout: recovery is the reaper's job
+# (database leases), never Redis redelivering an unacked message.
+VISIBILITY_TIMEOUT_SECONDS = 12 * 3600
+
+
+def make_app(settings: Settings) -> Celery:
+    app = Celery("latentq", broker=settings.broker_url, include=["latentq.worker.tasks"])
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue="latentq",
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,  # a worker outlives a broker restart
+        broker_transport_options={
+            "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
+            "queue_order_strategy": "priority",
+            "priority_steps": list(range(10)),
+            "sep": ":",
+        },
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    return app
+
+
+app = make_app(load_settings())
+
+
+def redis_priority(priority: int) -> int:
+    """latentq priority 9 is most urgent; Redis serves 0 first."""
+    return 9 - priority
+
+
+def enqueue(run_id: str, queue: str, priority: int) -> None:
+    """Send one message for a run. Raise Unavailable when the broker cannot take it."""
+    from latentq.errors import Unavailable
+    from latentq.settings import mask_url
+
+    try:
+        app.send_task("latentq.run_job", args=[run_id], queue=queue, priority=redis_priority(priority),
+                      retry=False)
+    except Exception as exc:  # kombu's connection errors vary by transport
+        raise Unavailable(f"cannot reach the broker {mask_url(app.conf.broker_url)}: {exc}") from None
+
+
+def ping_broker(timeout: float = 3.0) -> None:
+    """Raise Unavailable unless the broker answers within `timeout` seconds."""
+    from latentq.errors import Unavailable
+    from latentq.settings import mask_url
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout)
+    except Exception as exc:
+        raise Unavailable(f"cannot reach the broker {mask_url(app.conf.broker_url)}: {exc}") from None
+
+
+@signals.worker_shutting_down.connect
+def _on_shutdown(**_kwargs) -> None:
+    """Warm shutdown (SIGTERM): the running job checkpoints and goes back to the queue."""
+    from latentq.worker.context import PROCESS_SHUTDOWN
+
+    PROCESS_SHUTDOWN.set()
+
+
+@signals.worker_ready.connect
+def _start_reaper(**_kwargs) -> None:
+    from latentq.worker.reaper import start_reaper_thread
+
+    start_reaper_thread()

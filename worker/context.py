@@ -1,0 +1,162 @@
+"""What a running job hands to a recipe: its spec, data, files, metrics and stop signals.
+
+TensorFlow-free: recipes in latentq.models receive a RunContext and do the Keras work.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from latentq import datasets, pictures
+from latentq.db.store import Store
+from latentq.files import atomic_write, atomic_write_json
+from latentq.spec import JobSpec
+
+
+class StopRun(Exception):
+    """The loop stopped early; `reason` says why (cancel, shutdown, lost lease, time limit)."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(detail or reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class Signals:
+    """Flags set from other threads (heartbeat, signal handlers), read at batch boundaries."""
+
+    def __init__(self) -> None:
+        self.cancel = threading.Event()
+        self.lost_lease = threading.Event()
+        self.shutdown = threading.Event()
+
+    def reason(self) -> Optional[str]:
+        if self.lost_lease.is_set():
+            return "lost_lease"
+        if self.shutdown.is_set():
+            return "shutdown"
+        if self.cancel.is_set():
+            return "cancel"
+        return None
+
+
+# Set by the worker's shutdown signal handler; every run in this process sees it.
+PROCESS_SHUTDOWN = threading.Event()
+
+
+class RunContext:
+    def __init__(self, store: Store, run_id: str, owner: str, spec: JobSpec, run_dir: Path,
+                 signals: Signals, max_seconds: Optional[float] = None):
+        self.store = store
+        self.run_id = run_id
+        self.owner = owner
+        self.spec = spec
+        self.params = spec.recipe_params()
+        self.run_dir = run_dir
+        self.signals = signals
+        self.started = time.monotonic()
+        self.max_seconds = max_seconds
+        self._dataset: Optional[datasets.Dataset] = None
+
+    # ---- inputs --------------------------------------------------------------------------
+
+    def dataset(self) -> datasets.Dataset:
+        if self._dataset is None:
+            self._dataset = datasets.load(self.spec.dataset, self.spec.seed)
+        return self._dataset
+
+    # ---- stop signals --------------------------------------------------------------------
+
+    def stop_reason(self) -> Optional[str]:
+        reason = self.signals.reason()
+        if reason is None and PROCESS_SHUTDOWN.is_set():
+            reason = "shutdown"
+        if reason is None and self.max_seconds is not None and time.monotonic() - self.started > self.max_seconds:
+            reason = "time_limit"
+        return reason
+
+    def raise_if_stopped(self) -> None:
+        reason = self.stop_reason()
+        if reason:
+            detail = f"ran longer than max_minutes={self.max_seconds / 60:g}" if reason == "time_limit" else ""
+            raise StopRun(reason, detail)
+
+    # ---- progress and metrics ------------------------------------------------------------
+
+    def record(self, step: int, **values: float) -> None:
+        clean = {k: float(v) for k, v in values.items() if v is not None and np.isfinite(float(v))}
+        self.store.record_metrics(self.run_id, step, clean)
+
+    def progress(self, epoch: int) -> None:
+        self.store.set_progress(self.run_id, self.owner, epoch)
+
+    def event(self, level: str, message: str) -> None:
+        self.store.add_event(self.run_id, level, message)
+
+    def history(self, *names: str) -> dict[str, list[float]]:
+        """Per-epoch values of the named metrics, from the store (resumed attempts included)."""
+        series: dict[str, list[float]] = {name: [] for name in names}
+        for metric in self.store.metrics(self.run_id):
+            if metric.name in series and metric.step > 0:
+                series[metric.name].append(metric.value)
+        return {k: v for k, v in series.items() if v}
+
+    # ---- checkpoints ---------------------------------------------------------------------
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    def checkpoint_state(self) -> Optional[dict[str, Any]]:
+        """The last checkpoint's state ({"epoch": n, ...}), or None when there is none."""
+        path = self.checkpoint_dir / "state.json"
+        if not path.exists():
+            return None
+        return json.loads(path.read_text())
+
+    def save_checkpoint_state(self, state: dict[str, Any]) -> None:
+        atomic_write_json(self.checkpoint_dir / "state.json", state)
+
+    # ---- artifacts -----------------------------------------------------------------------
+
+    def path(self, rel: str) -> Path:
+        return self.run_dir / rel
+
+    def artifact(self, kind: str, rel: str) -> Path:
+        """Register a file already written under the run folder."""
+        self.store.add_artifact(self.run_id, kind, rel)
+        return self.run_dir / rel
+
+    def save_grid(self, kind: str, rel: str, images: np.ndarray, cols: int) -> Path:
+        pictures.save_grid(self.path(rel), images, cols)
+        return self.artifact(kind, rel)
+
+    def save_rows(self, kind: str, rel: str, rows: list[np.ndarray]) -> Path:
+        pictures.save_rows(self.path(rel), rows)
+        return self.artifact(kind, rel)
+
+    def save_curves(self, kind: str, rel: str, names: tuple[str, ...], title: str) -> Optional[Path]:
+        history = self.history(*names)
+        if not history:
+            return None
+        pictures.save_curves(self.path(rel), history, title)
+        return self.artifact(kind, rel)
+
+    def save_scatter(self, kind: str, rel: str, points: np.ndarray, labels: Optional[np.ndarray], title: str) -> Path:
+        pictures.save_scatter(self.path(rel), points, labels, title)
+        return self.artifact(kind, rel)
+
+    def save_model(self, model, rel: str = "model.keras", kind: str = "model") -> Path:
+        atomic_write(self.path(rel), lambda tmp: model.save(tmp))
+        return self.artifact(kind, rel)
+
+    def keras_callbacks(self) -> list:
+        from latentq.worker.callbacks import JobCallback
+
+        return [JobCallback(self)]

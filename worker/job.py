@@ -1,0 +1,100 @@
+"""The one job function. `latentq run` calls it in the foreground; the Celery task calls it
+in a worker. It is idempotent: it claims the run with a conditional update, so a duplicate
+delivery finds the run owned or finished and returns without training."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import traceback
+import uuid
+from typing import Any, Callable, Optional
+
+from latentq.db.schema import RunStatus
+from latentq.db.store import Store
+from latentq.errors import UserError
+from latentq.files import atomic_write_json
+from latentq.settings import Settings, load_settings
+from latentq.spec import validate_spec_dict
+from latentq.worker.context import RunContext, Signals, StopRun
+from latentq.worker.lease import Heartbeat
+
+log = logging.getLogger("latentq.job")
+
+
+def open_store(settings: Settings) -> Store:
+    return Store(settings.db_url, settings.artifact_root)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def execute_run(
+    run_id: str,
+    settings: Optional[Settings] = None,
+    task_id: Optional[str] = None,
+    signals: Optional[Signals] = None,
+    on_release: Optional[Callable[[str], None]] = None,
+) -> dict[str, Any]:
+    """Claim, train (or generate), record, finish. Returns the run's status object.
+
+    on_release(run_id) is called when a warm shutdown hands the run back to the queue (the
+    Celery task re-sends its message); without it the run is left queued for `latentq retry`."""
+    settings = settings or load_settings()
+    store = open_store(settings)
+    store.get(run_id)  # NotFound for an unknown id
+    owner = f"{worker_name()}:{uuid.uuid4().hex[:8]}"
+    if not store.claim(run_id, owner, worker=worker_name(), task_id=task_id):
+        log.info("run %s is owned elsewhere or finished: dropping this delivery", run_id)
+        return store.status(run_id)
+
+    signals = signals or Signals()
+    heartbeat = Heartbeat(store, run_id, owner, signals, settings.heartbeat_seconds)
+    heartbeat.start()
+    try:
+        _run_claimed(store, run_id, owner, settings, signals)
+        store.finish(run_id, owner, RunStatus.SUCCEEDED)
+    except StopRun as stop:
+        _stopped(store, run_id, owner, stop, on_release)
+    except UserError as exc:
+        store.finish(run_id, owner, RunStatus.FAILED, str(exc))
+    except KeyboardInterrupt:
+        store.finish(run_id, owner, RunStatus.CANCELLED, "interrupted")
+        raise
+    except Exception as exc:
+        store.add_event(run_id, "error", traceback.format_exc())
+        store.finish(run_id, owner, RunStatus.FAILED, f"{type(exc).__name__}: {exc}".splitlines()[0])
+    finally:
+        heartbeat.stop()
+    return store.status(run_id)
+
+
+def _run_claimed(store: Store, run_id: str, owner: str, settings: Settings, signals: Signals) -> None:
+    spec = validate_spec_dict(store.spec(run_id))
+    run_dir = settings.run_dir(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / "spec.json", spec.model_dump(mode="json"))
+    store.add_artifact(run_id, "spec", "spec.json")
+    params = spec.recipe_params()
+    max_seconds = params.max_minutes * 60 if params.max_minutes else None
+    ctx = RunContext(store, run_id, owner, spec, run_dir, signals, max_seconds=max_seconds)
+
+    from latentq.models import registry  # TensorFlow is imported here, in the training process
+
+    registry.run(ctx)
+    ctx.raise_if_stopped()
+
+
+def _stopped(store: Store, run_id: str, owner: str, stop: StopRun,
+             on_release: Optional[Callable[[str], None]]) -> None:
+    if stop.reason == "lost_lease":
+        log.warning("run %s: lease lost to another worker; stopping without writing", run_id)
+    elif stop.reason == "cancel":
+        store.finish(run_id, owner, RunStatus.CANCELLED, "cancelled by user")
+    elif stop.reason == "time_limit":
+        store.finish(run_id, owner, RunStatus.FAILED, f"time limit: {stop.detail}")
+    elif stop.reason == "shutdown":
+        if store.release(run_id, owner, "worker shut down: checkpointed and re-queued") and on_release:
+            on_release(run_id)
