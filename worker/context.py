@@ -110,6 +110,11 @@ class RunContext:
     # ---- checkpoints ---------------------------------------------------------------------
 
     @property
+    def cache_dir(self) -> Path:
+        """Shared across runs (e.g. the quality classifier per dataset): LATENTQ_HOME/cache."""
+        return self.run_dir.parent.parent / "cache"
+
+    @property
     def checkpoint_dir(self) -> Path:
         return self.run_dir / "checkpoints"
 
