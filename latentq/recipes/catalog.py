@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Literal, Optional, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,27 +43,30 @@ class RecipeInfo:
     can: frozenset[str] = field(default_factory=frozenset)
 
     def param_table(self) -> list[dict[str, Any]]:
-        """One row per parameter: name, type, default, bounds, help."""
+        """One row per parameter (the recipe's own first): name, type, default, bounds, help."""
+        own = [n for n in self.params.model_fields if n not in RecipeParams.model_fields]
         rows = []
-        for name, info in self.params.model_fields.items():
+        for name in own + list(RecipeParams.model_fields):
+            info = self.params.model_fields[name]
             bounds = []
             for meta in info.metadata:
                 for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
                     value = getattr(meta, attr, None)
                     if value is not None:
                         bounds.append(f"{sign}{value}")
-            annotation = info.annotation
-            type_name = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
-            rows.append(
-                {
-                    "name": name,
-                    "type": type_name,
-                    "default": info.default,
-                    "bounds": " ".join(bounds),
-                    "help": info.description or "",
-                }
-            )
+            rows.append({"name": name, "type": _type_name(info.annotation), "default": info.default,
+                         "bounds": " ".join(bounds), "help": info.description or ""})
         return rows
+
+
+def _type_name(annotation: Any) -> str:
+    """int, float, bool, 'a|b|c' for a Literal, 'float|None' for an Optional."""
+    args = get_args(annotation)
+    if get_origin(annotation) is Literal:
+        return "|".join(str(a) for a in args)
+    if args:
+        return "|".join(_type_name(a) for a in args)
+    return "None" if annotation is type(None) else getattr(annotation, "__name__", str(annotation))
 
 
 def register(info: RecipeInfo) -> RecipeInfo:

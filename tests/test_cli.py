@@ -1,0 +1,91 @@
+"""The CLI through its real entry point: JSON contracts, one-line errors, nothing left behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import cli
+
+
+def _runs(home: Path) -> list:
+    if not (home / "latentq.db").exists():
+        return []
+    from latentq.db.store import Store
+
+    return Store(f"sqlite:///{home / 'latentq.db'}", home / "runs").list_runs()
+
+
+def test_run_trains_in_the_foreground_and_writes_pictures(lq_home):
+    result = cli("run", "stacked-ae", "--dataset", "digits", "--epochs", "2", "--set", "hidden=16",
+                 "--set", "codings=4", "--json")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)  # nothing but JSON on stdout
+    assert status["status"] == "succeeded" and status["epoch"] == 2
+    m = status["metrics"]
+    assert m["params"] == (64 * 16 + 16) + (16 * 4 + 4) + (4 * 16 + 16) + (16 * 64 + 64)
+    assert m["val_mse"] < 0.2 and m["train_seconds"] > 0 and m["samples_per_second"] > 0
+    grid = next(Path(a["path"]) for a in status["artifacts"] if a["kind"] == "reconstructions")
+    with Image.open(grid) as img:
+        assert img.format == "PNG" and img.size[0] > img.size[1]  # originals over reconstructions
+    run_dir = lq_home / "runs" / status["id"]
+    assert json.loads((run_dir / "spec.json").read_text())["params"]["hidden"] == 16
+    assert (run_dir / "model.keras").is_file() and (run_dir / "plots" / "loss.png").is_file()
+    assert not list(run_dir.rglob(".*.tmp*"))  # no temp files left behind
+
+
+@pytest.mark.parametrize(
+    "args, needle, code",
+    [
+        (["run", "nope"], "unknown recipe 'nope'", 2),
+        (["run", "stacked-ae", "--set", "codings=-3"], "codings", 2),
+        (["run", "stacked-ae", "--set", "bogus=1"], "unknown parameter 'bogus'", 2),
+        (["run", "stacked-ae", "--dataset", "npz:/nope.npz"], "no such file", 2),
+        (["run", "stacked-ae", "--epochs", "zero"], "not a valid integer", 2),
+        (["submit", "stacked-ae", "--dataset", "cifar100"], "unknown dataset 'cifar100'", 2),
+        (["status", "feedbeef"], "no run with id 'feedbeef'", 1),
+        (["show", "feedbeef"], "no run with id 'feedbeef'", 1),
+        (["cancel", "feedbeef"], "no run with id 'feedbeef'", 1),
+    ],
+)
+def test_bad_input_is_one_line_nonzero_and_leaves_no_run(lq_home, args, needle, code):
+    result = cli(*args)
+    assert result.returncode == code, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(lines) == 1 and needle in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert _runs(lq_home) == []
+    assert not (lq_home / "runs").exists() or not any((lq_home / "runs").iterdir())
+
+
+def test_unreachable_broker_masks_the_password_and_queues_nothing(lq_home):
+    result = cli("submit", "linear-ae", env={"LATENTQ_BROKER_URL": "redis://:hunter2@127.0.0.1:1/0"})
+    assert result.returncode == 1
+    assert "cannot reach the broker" in result.stderr and "hunter2" not in result.stderr
+    assert _runs(lq_home) == []
+
+
+def test_unreachable_database_is_one_line_without_the_password(lq_home):
+    result = cli("submit", "linear-ae", env={"LATENTQ_DB_URL": "postgresql://bob:hunter2@127.0.0.1:1/x"})
+    assert result.returncode == 1, result.stderr
+    assert "cannot reach the database" in result.stderr and "hunter2" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_models_and_datasets_print_json(lq_home):
+    models = json.loads(cli("models", "--json").stdout)
+    stacked = next(m for m in models if m["name"] == "stacked-ae")
+    codings = next(p for p in stacked["params"] if p["name"] == "codings")
+    assert codings["default"] == 30 and ">=1" in codings["bounds"]
+    names = [d["name"] for d in json.loads(cli("datasets", "--json").stdout)]
+    assert {"mnist-5k", "digits", "npz:PATH", "images:DIR"} <= set(names)
+
+
+def test_dry_run_prints_the_resolved_spec_and_creates_nothing(lq_home):
+    result = cli("run", "linear-ae", "--set", "codings=1", "--dry-run")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["params"]["codings"] == 1
+    assert _runs(lq_home) == []
