@@ -113,23 +113,27 @@ def _foreground(run_id: str, settings, store, quiet: bool) -> dict[str, Any]:
 @click.option("--queue", "-q", default="latentq", show_default=True, help="Celery queue (workers listen with -Q).")
 @click.option("--priority", type=click.IntRange(0, 9), default=5, show_default=True, help="9 runs first.")
 @click.option("--wait", is_flag=True, help="Wait for the run to end, showing progress.")
-def submit(recipe: str, as_json: bool, queue: str, priority: int, wait: bool, **opts: Any) -> None:
+@click.option("--max-attempts", type=click.IntRange(1, 100), default=None,
+              help="Attempts before a run whose worker keeps dying is failed [default: LATENTQ_MAX_ATTEMPTS or 3].")
+def submit(recipe: str, as_json: bool, queue: str, priority: int, wait: bool, max_attempts: Optional[int],
+           **opts: Any) -> None:
     """Queue a training job for a worker."""
     spec = _spec(recipe, queue=queue, priority=priority, **opts)
     settings = _settings()
     if not as_json:
         _where(settings, broker=True)
-    status = _enqueue_new(spec, settings)
+    status = _enqueue_new(spec, settings, max_attempts)
     _after_submit(status, as_json, wait, settings)
 
 
-def _enqueue_new(spec, settings) -> dict[str, Any]:
+def _enqueue_new(spec, settings, max_attempts: Optional[int] = None) -> dict[str, Any]:
     """Broker first, then the row, then the message; a refused message removes the row."""
     from latentq.worker.app import enqueue, ping_broker
 
     ping_broker()
     store = _store(settings)
-    run_id, created = store.create_run(spec.model_dump(mode="json"), max_attempts=settings.max_attempts)
+    run_id, created = store.create_run(spec.model_dump(mode="json"),
+                                       max_attempts=max_attempts or settings.max_attempts)
     if created:
         try:
             enqueue(run_id, spec.queue, spec.priority)

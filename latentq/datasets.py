@@ -178,6 +178,9 @@ def _load_images(folder: Path) -> tuple[np.ndarray, Optional[np.ndarray]]:
     else:
         files = [(f, None) for f in sorted(root.iterdir())]
     files = [(f, label) for f, label in files if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()]
+    for path, _ in files:
+        if root not in path.resolve().parents:
+            raise UserError(f"{source}: {path.name!r} is a link to a file outside the dataset folder; refused")
     if len(files) < 2:
         raise UserError(f"{source}: needs at least 2 images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     images, labels, size, mode = [], [], None, None

@@ -16,6 +16,7 @@ class Settings:
     heartbeat_seconds: float
     heartbeat_timeout: float
     max_attempts: int
+    visibility_timeout: float
 
     @property
     def artifact_root(self) -> Path:
@@ -35,6 +36,9 @@ def load_settings() -> Settings:
         heartbeat_seconds=float(os.environ.get("LATENTQ_HEARTBEAT_SECONDS", "2")),
         heartbeat_timeout=float(os.environ.get("LATENTQ_HEARTBEAT_TIMEOUT", "120")),
         max_attempts=int(os.environ.get("LATENTQ_MAX_ATTEMPTS", "3")),
+        # Longer than any checkpoint interval or heartbeat timeout: recovery is the reaper's job
+        # (database leases), never Redis redelivering an unacked message.
+        visibility_timeout=float(os.environ.get("LATENTQ_VISIBILITY_TIMEOUT", str(12 * 3600))),
     )
 
 

@@ -9,11 +9,6 @@ from celery import Celery, signals
 
 from latentq.settings import Settings, load_settings
 
-# Longer than any checkpoint interval or heartbeat timeout: recovery is the reaper's job
-# (database leases), never Redis redelivering an unacked message.
-VISIBILITY_TIMEOUT_SECONDS = 12 * 3600
-
-
 def make_app(settings: Settings) -> Celery:
     app = Celery("latentq", broker=settings.broker_url, include=["latentq.worker.tasks"])
     app.conf.update(
@@ -28,7 +23,7 @@ def make_app(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,  # a worker outlives a broker restart
         broker_transport_options={
-            "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
+            "visibility_timeout": settings.visibility_timeout,
             "queue_order_strategy": "priority",
             "priority_steps": list(range(10)),
             "sep": ":",

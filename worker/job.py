@@ -4,6 +4,7 @@ delivery finds the run owned or finished and returns without training."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
@@ -14,7 +15,7 @@ from typing import Any, Callable, Optional
 from latentq.db.schema import RunStatus
 from latentq.db.store import Store
 from latentq.errors import UserError
-from latentq.files import atomic_write_json
+from latentq.files import atomic_write_json, inside
 from latentq.settings import Settings, load_settings
 from latentq.spec import validate_spec_dict
 from latentq.worker.context import RunContext, Signals, StopRun
@@ -60,6 +61,12 @@ def execute_run(
         _stopped(store, run_id, owner, stop, on_release)
     except UserError as exc:
         store.finish(run_id, owner, RunStatus.FAILED, str(exc))
+    except OSError as exc:
+        store.add_event(run_id, "error", traceback.format_exc())
+        reason = f"{type(exc).__name__}: {exc}"
+        if exc.errno == errno.ENOSPC:
+            reason = f"disk full while writing under {settings.home}: free space, then `latentq retry {run_id}`"
+        store.finish(run_id, owner, RunStatus.FAILED, reason)
     except KeyboardInterrupt:
         store.finish(run_id, owner, RunStatus.CANCELLED, "interrupted")
         raise
@@ -73,7 +80,7 @@ def execute_run(
 
 def _run_claimed(store: Store, run_id: str, owner: str, settings: Settings, signals: Signals) -> None:
     spec = validate_spec_dict(store.spec(run_id))
-    run_dir = settings.run_dir(run_id)
+    run_dir = inside(settings.artifact_root, run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_dir / "spec.json", spec.model_dump(mode="json"))
     store.add_artifact(run_id, "spec", "spec.json")

@@ -1,1 +1,55 @@
-"""Parameters of the VAE recipes."""
+"""Parameters of the VAE recipes (the Keras code is in latentq.models.vae)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from latentq.recipes.autoencoders import Optimizer
+from latentq.recipes.catalog import RecipeInfo, RecipeParams, register
+
+VAE_CAN = frozenset({"sample", "interpolate", "reconstruct"})
+
+
+class _VAECommon(RecipeParams):
+    codings: int = Field(10, ge=1, le=1024, description="size of the coding (latent) space (the notes' 10)")
+    kl_weight: float = Field(
+        1.0, ge=0, le=1000,
+        description="weight of the latent (KL) loss; 1 = the notes' scaling, KL / pixels, i.e. the negative ELBO",
+    )
+    learning_rate: float = Field(1e-3, gt=0, le=10, description="learning rate")
+    eval_samples: int = Field(
+        1000, ge=0, le=50_000, description="samples scored by fcd / class_coverage at the end (0 skips them)"
+    )
+
+
+class VAEParams(_VAECommon):
+    hidden1: int = Field(150, ge=1, le=8192, description="units of the first selu layer (the notes' 150)")
+    hidden2: int = Field(100, ge=1, le=8192, description="units of the second selu layer (the notes' 100)")
+    optimizer: Optimizer = Field("rmsprop", description="optimizer (the notes use rmsprop)")
+
+
+class ConvVAEParams(_VAECommon):
+    filters1: int = Field(32, ge=1, le=1024, description="filters of the first strided convolution")
+    filters2: int = Field(64, ge=1, le=1024, description="filters of the second strided convolution")
+    hidden: int = Field(64, ge=1, le=8192, description="units of the dense layer before the codings")
+    optimizer: Optimizer = Field("adam", description="optimizer")
+
+
+register(
+    RecipeInfo(
+        name="vae",
+        family="vae",
+        summary="Variational autoencoder: Dense selu encoder -> (mean, log var), Sampling, mirrored decoder",
+        params=VAEParams,
+        can=VAE_CAN,
+    )
+)
+register(
+    RecipeInfo(
+        name="conv-vae",
+        family="vae",
+        summary="Convolutional VAE: strided Conv2D encoder, Conv2DTranspose decoder, for images",
+        params=ConvVAEParams,
+        can=VAE_CAN,
+    )
+)
