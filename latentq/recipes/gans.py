@@ -1,1 +1,76 @@
-"""Parameters of the GAN recipes."""
+"""Parameters of the GAN recipes (the Keras code is in latentq.models.gans)."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import Field
+
+from latentq.recipes.catalog import RecipeInfo, RecipeParams, register
+
+Optimizer = Literal["sgd", "adam", "rmsprop", "nadam"]
+
+
+class AdversarialParams(RecipeParams):
+    """What every GAN recipe takes: optimizers, the notes' two remedies, and how it is watched.
+    The batch size is the job's own --batch-size."""
+
+    codings: int = Field(30, ge=1, le=4096, description="size of the Gaussian noise the generator maps to images")
+    optimizer: Optimizer = Field("rmsprop", description="optimizer of both networks")
+    g_learning_rate: float = Field(1e-3, gt=0, le=10, description="generator learning rate")
+    d_learning_rate: float = Field(1e-3, gt=0, le=10, description="discriminator learning rate")
+    beta_1: float = Field(0.9, ge=0, lt=1, description="first-moment decay of adam / nadam (ignored by others)")
+    replay_size: int = Field(0, ge=0, le=200_000,
+                             description="experience replay: buffer of past fakes, in images (0: off)")
+    replay_fraction: float = Field(0.5, ge=0, le=1,
+                                   description="share of the discriminator's fakes drawn from the replay buffer")
+    minibatch_discrimination: bool = Field(False, description="add a minibatch-discrimination layer to the discriminator")
+    mbd_kernels: int = Field(16, ge=1, le=512, description="minibatch discrimination: number of kernels")
+    mbd_kernel_dim: int = Field(8, ge=1, le=256, description="minibatch discrimination: size of each kernel")
+    eval_every: int = Field(1, ge=0, le=100_000,
+                            description="fcd / class_coverage / class_kl every K epochs (0: after the last only)")
+    eval_samples: int = Field(1000, ge=10, le=100_000, description="generated images per evaluation")
+    collapse_threshold: float = Field(0.8, ge=0, le=1,
+                                      description="mode-collapse alarm when class_coverage falls below this after "
+                                                  "having been at or above it")
+
+
+class DenseGANParams(AdversarialParams):
+    pass
+
+
+class DCGANParams(AdversarialParams):
+    codings: int = Field(100, ge=1, le=4096, description="size of the Gaussian noise the generator maps to images")
+    optimizer: Optimizer = Field("adam", description="optimizer of both networks")
+    g_learning_rate: float = Field(2e-4, gt=0, le=10, description="generator learning rate")
+    d_learning_rate: float = Field(2e-4, gt=0, le=10, description="discriminator learning rate")
+    beta_1: float = Field(0.5, ge=0, lt=1, description="first-moment decay of adam / nadam (ignored by others)")
+    filters: int = Field(64, ge=1, le=1024,
+                         description="discriminator's first conv filters (doubling per stride); the generator "
+                                     "mirrors them")
+    kernel_size: int = Field(5, ge=1, le=15, description="convolution kernel size")
+    dropout: float = Field(0.4, ge=0, lt=1, description="discriminator dropout")
+    upsamplings: Optional[int] = Field(None, ge=1, le=6,
+                                       description="stride-2 upsamplings of the generator (default: from the image "
+                                                   "size)")
+
+
+register(
+    RecipeInfo(
+        name="gan",
+        family="gan",
+        summary="The notes' dense GAN: 30 -> 100 -> 150 -> image sigmoid generator, dense discriminator, BCE, RMSprop",
+        params=DenseGANParams,
+        can=frozenset({"sample"}),
+    )
+)
+register(
+    RecipeInfo(
+        name="dcgan",
+        family="gan",
+        summary="Deep convolutional GAN: strided Conv2DTranspose + batch norm + tanh generator, strided Conv2D + "
+                "LeakyReLU + dropout discriminator",
+        params=DCGANParams,
+        can=frozenset({"sample"}),
+    )
+)
