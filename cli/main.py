@@ -10,6 +10,7 @@ from typing import Any, Optional
 import click
 
 from latentq.cli import render
+from latentq.cli.generate import generate as generate_command
 
 JOB_OPTIONS = [
     click.option("--dataset", "-d", default=None, help="Dataset name (see `latentq datasets`); default: the recipe's."),
@@ -299,6 +300,9 @@ def reap() -> None:
         click.echo(f"run {run_id} -> {new_status}")
     if not changed:
         click.echo("no stale runs")
+
+
+cli.add_command(generate_command)
 
 
 def main() -> None:

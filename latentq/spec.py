@@ -79,6 +79,12 @@ def build_spec(**fields: Any) -> JobSpec:
     """Validate every field of a job; raise UserError with one line naming what was wrong."""
     recipe = fields.get("recipe")
     info = get_recipe(recipe)
+    if fields.get("kind") == "generate":
+        if not fields.get("parent"):
+            raise UserError("a generate job needs parent: the id of a trained run")
+        fields["generate"] = fields.get("generate") or GenerateOptions()
+    elif fields.get("generate") is not None:
+        raise UserError("generate options apply only to jobs of kind 'generate'")
     if fields.get("dataset") in (None, ""):
         fields["dataset"] = info.default_dataset
     fields["params"] = resolve_params(recipe, fields.get("params") or {})
@@ -93,3 +99,36 @@ def build_spec(**fields: Any) -> JobSpec:
 def validate_spec_dict(data: dict[str, Any]) -> JobSpec:
     """Re-validate a stored spec (the worker does this before training)."""
     return build_spec(**data)
+
+
+# ---- generation jobs: what they ask of their parent run -------------------------------------
+
+_FLAGS = {"sample": "--n", "interpolate": "--interpolate", "reconstruct": "--reconstruct"}
+
+
+def generate_requests(options: GenerateOptions) -> list[str]:
+    """The capabilities a generation job needs: interpolate / reconstruct when asked, else sample."""
+    asked = [name for name, flag in (("interpolate", options.interpolate), ("reconstruct", options.reconstruct))
+             if flag]
+    return asked or ["sample"]
+
+
+def check_generate_parent(store, parent_id: str, options: GenerateOptions) -> JobSpec:
+    """The parent's spec, if `parent_id` names a succeeded training run whose recipe can do what
+    `options` ask; otherwise one UserError line. The CLI calls this before queueing, the worker
+    again before generating."""
+    run = store.get(parent_id)  # NotFound: no run with id ...
+    if run.kind != "train":
+        raise UserError(f"run {parent_id} is a {run.kind} job; generate from a training run"
+                        + (f" (this one came from run {run.parent_id})" if run.parent_id else ""))
+    if run.status != "succeeded":
+        hint = f" (follow it with `latentq watch {parent_id}`)" if run.status in ("queued", "running") else ""
+        raise UserError(f"run {parent_id} is {run.status}; generate needs a succeeded training run{hint}")
+    parent = validate_spec_dict(store.spec(parent_id))
+    info = get_recipe(parent.recipe)
+    for need in generate_requests(options):
+        if need not in info.can:
+            can = ", ".join(f"{c} ({_FLAGS[c]})" for c in sorted(info.can)) or "nothing"
+            raise UserError(f"run {parent_id} is a {info.name} run (family {info.family}), which cannot {need} "
+                            f"({_FLAGS[need]}); it can: {can}")
+    return parent

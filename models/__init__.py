@@ -27,3 +27,4 @@ def _import_tensorflow_quietly() -> None:
 _import_tensorflow_quietly()
 
 from latentq.models import layers  # noqa: E402,F401  (registers custom objects)
+from latentq.models import vae  # noqa: E402,F401  (registers Sampling and VAE)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from latentq.models import autoencoders, training
+from latentq.models import autoencoders, training, vae
 from latentq.errors import UserError
 
 TRAINERS = {
     **autoencoders.TRAINERS,
+    **vae.TRAINERS,
 }
 
 

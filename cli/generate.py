@@ -1,0 +1,44 @@
+"""`latentq generate RUN_ID`: a generation job from a trained run (queued like training)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import click
+
+
+@click.command()
+@click.argument("run_id")
+@click.option("--n", "n", type=click.IntRange(1, 1024), default=16, show_default=True,
+              help="Samples in the grid (random codings), or images to reconstruct.")
+@click.option("--interpolate", is_flag=True, help="Semantic interpolation: a 3x4 grid of codings resized to 5x7, "
+                                                  "and a straight line between two encoded images.")
+@click.option("--reconstruct", is_flag=True, help="Reconstructions of held-out images (autoencoders, VAEs).")
+@click.option("--seed", type=int, default=0, show_default=True, help="The same seed gives the same pictures.")
+@click.option("--queue", "-q", default=None, help="Celery queue; default: the trained run's.")
+@click.option("--priority", type=click.IntRange(0, 9), default=5, show_default=True, help="9 runs first.")
+@click.option("--wait", is_flag=True, help="Wait for the job to end, showing progress.")
+@click.option("--local", is_flag=True, help="Run it here in the foreground, like `latentq run` (no broker).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+def generate(run_id: str, n: int, interpolate: bool, reconstruct: bool, seed: int, queue: Optional[str],
+             priority: int, wait: bool, local: bool, as_json: bool) -> None:
+    """Generate samples, interpolations or reconstructions from a trained run."""
+    from latentq.cli import main, render
+    from latentq.spec import GenerateOptions, build_spec, check_generate_parent
+
+    settings = main._settings()
+    store = main._store(settings)
+    options = GenerateOptions(n=n, interpolate=interpolate, reconstruct=reconstruct)
+    parent = check_generate_parent(store, run_id, options)
+    spec = build_spec(kind="generate", recipe=parent.recipe, dataset=parent.dataset, epochs=1, seed=seed,
+                      parent=run_id, generate=options, queue=queue or parent.queue, priority=priority)
+    if not as_json:
+        main._where(settings, broker=not local)
+    if not local:
+        main._after_submit(main._enqueue_new(spec, settings), as_json, wait, settings)
+        return
+    new_id, _ = store.create_run(spec.model_dump(mode="json"), max_attempts=settings.max_attempts)
+    status = main._foreground(new_id, settings, store, quiet=as_json)
+    render.out(as_json, status, lambda: click.echo(render.final_line(status)))
+    sys.exit(render.exit_code(status))

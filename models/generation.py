@@ -1,0 +1,213 @@
+"""Generation jobs: samples, semantic interpolation and reconstructions from a trained run.
+
+A generation job is a run of kind `generate` whose `parent` is a succeeded training run. It
+loads the parent's `runs/<parent>/model.keras` and writes its own pictures and numbers under
+its own `runs/<id>/`. What it may do depends on the parent recipe's `RecipeInfo.can`
+("sample", "interpolate", "reconstruct"); the CLI checks that before queueing and `run`
+checks it again here (`latentq.spec.check_generate_parent`).
+
+The contract a trained model meets to be sampled from (VAEs now, every GAN recipe later):
+
+- The saved model is, or holds, a sub-model *named* `"generator"` (GANs) or `"decoder"` (VAEs)
+  that maps codings of shape (n, codings), float32 drawn from N(0, I), to n images of the
+  dataset's sample shape ((H, W) or (H, W, 1) for grey, (H, W, C) for colour) with values in
+  [0, 1]. A generator that ends in tanh should end with `keras.layers.Rescaling(0.5, offset=0.5)`
+  (outputs are clipped to [0, 1] here, not rescaled).
+- The coding size is the recipe parameter `codings` when it has one, else the sub-model's
+  input size.
+- `--interpolate` also needs a sub-model named `"encoder"` whose first output is the mean
+  coding (a VAE encoder's outputs are [mean, log_var, codings]); `--reconstruct` needs an
+  encoder and a decoder, or a model that maps images to images (autoencoders).
+
+What a job writes (artifact kinds in brackets):
+
+- sampling (when the recipe can sample; always, so every job records the quality numbers):
+  `images/samples.png` [samples], a grid of `--n` samples; and `fcd`, `class_coverage`,
+  `class_kl`, `mean_confidence`, `classifier_accuracy` (latentq.models.quality) on the parent's
+  `eval_samples` samples (1000 when the parent has none or set 0), the grid's among them;
+- `--interpolate`: `images/interpolation_source.png` (3x4 random codings),
+  `images/interpolation_grid.png` (those codings resized to 5x7, bilinear, as in the notes) and
+  `images/interpolation_line.png` (two held-out images, encoded, and 9 codings on the straight
+  line between them, decoded) [interpolation];
+- `--reconstruct`: `images/reconstructions.png` [reconstructions], rows of held-out images
+  over their reconstructions, and `val_mse` over the whole held-out split; a parent that cannot
+  sample has its quality numbers computed on reconstructions instead.
+
+Held-out images are the parent's own validation split (its dataset and seed). Every random
+choice comes from `numpy.random.default_rng(seed)` of this job, so the same `--seed` gives the
+same pictures, pixel for pixel.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import keras
+import numpy as np
+
+from latentq import datasets
+from latentq.errors import UserError
+from latentq.recipes import get_recipe
+from latentq.spec import GenerateOptions, JobSpec, check_generate_parent, generate_requests
+
+DEFAULT_EVAL_SAMPLES = 1000
+SOURCE_GRID, TARGET_GRID = (3, 4), (5, 7)  # the notes' semantic interpolation
+LINE_STEPS = 9
+RECONSTRUCTION_COLS = 10
+
+Images = Callable[[np.ndarray], np.ndarray]
+
+
+def _sub_model(model: keras.Model, name: str) -> Optional[keras.Model]:
+    if model.name == name:
+        return model
+    try:
+        return model.get_layer(name)
+    except ValueError:
+        return None
+
+
+def _batched(fn: Callable, images_out: bool = True, batch_size: int = 512) -> Images:
+    """fn applied batch by batch to numpy arrays; image outputs are clipped to [0, 1]."""
+    def apply(x: np.ndarray) -> np.ndarray:
+        out = [keras.ops.convert_to_numpy(fn(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+        out = np.concatenate(out).astype(np.float32)
+        return np.clip(out, 0.0, 1.0) if images_out else out
+
+    return apply
+
+
+@dataclass
+class Source:
+    """What a loaded model can do, as plain numpy functions."""
+
+    codings: Optional[int] = None
+    decode: Optional[Images] = None  # codings -> images
+    encode: Optional[Images] = None  # images -> mean codings
+    reconstruct: Optional[Images] = None  # images -> images
+
+
+def source_for(model: keras.Model, params) -> Source:
+    """Adapt a trained model by its sub-models: generator (GANs), encoder + decoder (VAEs, AEs)."""
+    source = Source()
+    maker = _sub_model(model, "generator")
+    if maker is None:
+        maker = _sub_model(model, "decoder")
+    encoder = _sub_model(model, "encoder")
+    if maker is not None and maker is not model:
+        source.codings = int(getattr(params, "codings", 0) or maker.input_shape[-1])
+        source.decode = _batched(lambda z: maker(z, training=False))
+    if encoder is not None:
+        def mean_coding(x):
+            out = encoder(x, training=False)
+            return out[0] if isinstance(out, (list, tuple)) else out
+
+        source.encode = _batched(mean_coding, images_out=False)
+    if source.encode is not None and maker is not None and maker is not model:
+        source.reconstruct = lambda x: source.decode(source.encode(x))
+    elif maker is None:
+        source.reconstruct = _batched(lambda x: model(x, training=False))
+    return source
+
+
+def _grid_cols(n: int) -> int:
+    return max(1, math.ceil(math.sqrt(n)))
+
+
+def _held_out(parent: JobSpec) -> datasets.Dataset:
+    return datasets.load(parent.dataset, parent.seed)
+
+
+def _samples(ctx, source: Source, options: GenerateOptions, eval_count: int, rng: np.random.Generator) -> np.ndarray:
+    total = max(options.n, eval_count)
+    codings = rng.standard_normal((total, source.codings)).astype(np.float32)
+    images = source.decode(codings)
+    ctx.save_grid("samples", "images/samples.png", images[:options.n], _grid_cols(options.n))
+    return images[:eval_count]
+
+
+def _interpolate(ctx, source: Source, parent: JobSpec, rng: np.random.Generator) -> None:
+    rows, cols = SOURCE_GRID
+    codings = rng.standard_normal((rows * cols, source.codings)).astype(np.float32)
+    grid = keras.ops.reshape(keras.ops.convert_to_tensor(codings), (1, rows, cols, source.codings))
+    larger = keras.ops.image.resize(grid, TARGET_GRID, interpolation="bilinear", data_format="channels_last")
+    larger = keras.ops.convert_to_numpy(keras.ops.reshape(larger, (-1, source.codings))).astype(np.float32)
+    ctx.save_grid("interpolation", "images/interpolation_source.png", source.decode(codings), cols)
+    ctx.save_grid("interpolation", "images/interpolation_grid.png", source.decode(larger), TARGET_GRID[1])
+
+    val = _held_out(parent)
+    first = int(rng.integers(len(val.x_val)))
+    others = np.arange(len(val.x_val)) != first
+    if val.y_val is not None and np.any(val.y_val != val.y_val[first]):
+        others &= val.y_val != val.y_val[first]  # two different classes make the clearest line
+    second = int(rng.choice(np.flatnonzero(others)))
+    ends = source.encode(val.x_val[[first, second]])
+    steps = np.linspace(0.0, 1.0, LINE_STEPS, dtype=np.float32)[:, None]
+    line = source.decode(((1 - steps) * ends[0] + steps * ends[1]).astype(np.float32))
+    row = np.concatenate([val.x_val[[first]], line.reshape((LINE_STEPS, *val.sample_shape)), val.x_val[[second]]])
+    ctx.save_grid("interpolation", "images/interpolation_line.png", row, len(row))
+
+
+def _reconstruct(ctx, source: Source, parent: JobSpec, options: GenerateOptions,
+                 rng: np.random.Generator) -> np.ndarray:
+    val = _held_out(parent).x_val
+    recon = source.reconstruct(val).reshape(val.shape)
+    ctx.record(0, val_mse=float(np.mean((recon - val) ** 2)))
+    n = min(options.n, len(val))
+    chosen = rng.choice(len(val), n, replace=False)
+    cols = min(n, RECONSTRUCTION_COLS)
+    pairs = []
+    for start in range(0, n, cols):
+        idx = chosen[start:start + cols]
+        blank = np.ones((cols - len(idx), *val.shape[1:]), dtype=np.float32)
+        pairs += [np.concatenate([val[idx], blank]), np.concatenate([recon[idx], blank])]
+    ctx.save_rows("reconstructions", "images/reconstructions.png", pairs)
+    return recon
+
+
+def run(ctx) -> None:
+    """The body of a generation job (models.registry calls it for kind == "generate")."""
+    from latentq.models import quality
+
+    spec = ctx.spec
+    options = spec.generate or GenerateOptions()
+    parent = check_generate_parent(ctx.store, spec.parent, options)
+    info = get_recipe(parent.recipe)
+    model_path = Path(ctx.store.artifact_root) / spec.parent / "model.keras"
+    if not model_path.is_file():
+        raise UserError(f"run {spec.parent} has no model.keras (expected {model_path})")
+    model = keras.models.load_model(model_path, compile=False)
+    params = parent.recipe_params()
+    source = source_for(model, params)
+    asked = set(generate_requests(options))
+    sample = "sample" in info.can and source.decode is not None
+    missing = [what for what, ok in (("sample", sample or "sample" not in asked),
+                                     ("interpolate", source.encode is not None and source.decode is not None),
+                                     ("reconstruct", source.reconstruct is not None)) if what in asked and not ok]
+    if missing:
+        raise UserError(f"the model of run {spec.parent} ({parent.recipe}) has no sub-model to {missing[0]} with "
+                        "(see latentq.models.generation for the generator / decoder / encoder contract)")
+    ctx.event("info", f"generating from run {spec.parent} ({parent.recipe} on {parent.dataset}): "
+                      f"{', '.join(sorted(asked | ({'sample'} if sample else set())))}")
+    rng = np.random.default_rng(spec.seed)
+    eval_count = int(getattr(params, "eval_samples", 0) or DEFAULT_EVAL_SAMPLES)
+
+    scored = None
+    if sample:
+        scored = _samples(ctx, source, options, eval_count, rng)
+    ctx.raise_if_stopped()
+    if "interpolate" in asked:
+        _interpolate(ctx, source, parent, rng)
+    ctx.raise_if_stopped()
+    if "reconstruct" in asked:
+        recon = _reconstruct(ctx, source, parent, options, rng)
+        if scored is None:
+            scored = recon[:eval_count]
+            ctx.event("info", "the recipe cannot sample: quality numbers are of reconstructions")
+    ctx.raise_if_stopped()
+    if scored is not None and len(scored) >= 2:
+        quality.record_quality(ctx, scored, step=0, dataset=parent.dataset)
+    ctx.progress(1)
