@@ -12,7 +12,7 @@ def _one_line(message: str) -> str:
 
 
 def run_cli(group: click.Group) -> None:
-    from latentq.errors import NotFound, Unavailable, UserError
+    from latentq.errors import NotFound, StateError, Unavailable, UserError
 
     try:
         group.main(standalone_mode=False)
@@ -28,7 +28,7 @@ def run_cli(group: click.Group) -> None:
     except click.ClickException as exc:
         click.echo(f"Error: {_one_line(exc.format_message())}", err=True)
         sys.exit(exc.exit_code)
-    except (NotFound, Unavailable) as exc:
+    except (NotFound, StateError, Unavailable) as exc:
         click.echo(f"Error: {_one_line(str(exc))}", err=True)
         sys.exit(1)
     except UserError as exc:

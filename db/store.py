@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from latentq.db.engine import session_factory
 from latentq.db.schema import Artifact, Event, Metric, Run, RunStatus, utcnow
-from latentq.errors import NotFound, UserError
+from latentq.errors import NotFound, StateError
 
 
-class IllegalTransition(UserError):
+class IllegalTransition(StateError):
     """A status change that the run's current status does not allow."""
 
 

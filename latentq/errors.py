@@ -11,3 +11,7 @@ class NotFound(UserError):
 
 class Unavailable(UserError):
     """The broker or the database cannot be reached."""
+
+
+class StateError(UserError):
+    """A request the target's current state does not allow (cancel a finished run...)."""

@@ -48,7 +48,11 @@ def execute_run(
     store.get(run_id)  # NotFound for an unknown id
     owner = f"{worker_name()}:{uuid.uuid4().hex[:8]}"
     if not store.claim(run_id, owner, worker=worker_name(), task_id=task_id):
-        log.info("run %s is owned elsewhere or finished: dropping this delivery", run_id)
+        run = store.get(run_id)
+        note = f"delivery to {worker_name()} dropped: run is {run.status}" + (
+            f" (owned by {run.worker})" if run.status == RunStatus.RUNNING.value else "")
+        log.info("run %s: %s", run_id, note)
+        store.add_event(run_id, "info", note)
         return store.status(run_id)
 
     signals = signals or Signals()

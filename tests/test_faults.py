@@ -1,0 +1,260 @@
+"""Fault tests with real processes: kill -9, SIGTERM, broker restart, cancel, concurrent and
+duplicate submits, visibility-timeout redelivery, disk full. Each is bounded in time and kills
+only the processes it started."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import cli, wait_for
+
+pytestmark = pytest.mark.integration
+
+# Long enough to kill in the middle (about a second an epoch here), small enough to be quick.
+SLOW_JOB = ["stacked-ae", "--dataset", "mnist-5k", "--epochs", "8", "--batch-size", "16",
+            "--set", "hidden=32", "--set", "codings=8"]
+FAST_WORKER = {"LATENTQ_HEARTBEAT_TIMEOUT": "3", "LATENTQ_HEARTBEAT_SECONDS": "0.5"}
+FINISHED = ("succeeded", "failed", "cancelled")
+
+
+def submit(*args: str, env=None) -> dict:
+    result = cli("submit", *args, "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def finished(store, run_id: str, timeout: float = 240) -> dict:
+    return wait_for(lambda: (s := store.status(run_id))["status"] in FINISHED and s, timeout=timeout,
+                    what=f"run {run_id} to finish")
+
+
+def epochs_recorded(store, run_id: str, name: str = "loss") -> list[int]:
+    return [m.step for m in store.metrics(run_id) if m.name == name]
+
+
+def assert_resumed_cleanly(store, status: dict, epochs: int, n_train: int = 4500, batch: int = 16,
+                           partial_epoch_saved: bool = False) -> None:
+    """Every epoch's metrics once, the optimizer's step count continued, no jump back in loss.
+
+    A kill -9 resumes from the last epoch-end checkpoint: the step count is exact. A stop that
+    checkpoints mid-epoch (SIGTERM, cancel) keeps those steps and replays the rest of that epoch."""
+    assert status["status"] == "succeeded", status
+    assert status["resumed_from_epoch"] is not None and status["resumed_from_epoch"] >= 1
+    assert epochs_recorded(store, status["id"]) == list(range(1, epochs + 1))
+    losses = [m.value for m in store.metrics(status["id"]) if m.name == "loss"]
+    resumed = status["resumed_from_epoch"]
+    assert losses[resumed] < losses[0], losses  # the first resumed epoch is not back at epoch-1 values
+    model_path = next(a["path"] for a in status["artifacts"] if a["kind"] == "model")
+    probe = ("import latentq.models, keras, sys; m = keras.models.load_model(sys.argv[1]); "
+             "print(int(m.optimizer.iterations.numpy()))")
+    out = subprocess.run(["python", "-c", probe, model_path], capture_output=True, text=True, check=True)
+    steps_per_epoch = -(-n_train // batch)
+    iterations = int(out.stdout.strip().splitlines()[-1])
+    if partial_epoch_saved:
+        assert epochs * steps_per_epoch <= iterations < (epochs + 1) * steps_per_epoch
+    else:
+        assert iterations == epochs * steps_per_epoch
+
+
+def test_kill_9_mid_run_then_another_worker_resumes_from_the_checkpoint(start_worker, store):
+    first = start_worker(**FAST_WORKER)
+    run_id = submit(*SLOW_JOB)["id"]
+    wait_for(lambda: store.get(run_id).epoch >= 2, what="epoch 3 to start")
+    first.signal(signal.SIGKILL)
+    first.proc.wait(timeout=10)
+    start_worker(**FAST_WORKER)
+    status = finished(store, run_id)
+    assert status["attempts"] == 2
+    assert_resumed_cleanly(store, status, epochs=8)
+    assert any("stopped sending heartbeats" in e.message for e in store.events(run_id))
+
+
+def test_with_two_workers_the_survivor_takes_over(start_worker, store):
+    workers = [start_worker(**FAST_WORKER), start_worker(**FAST_WORKER)]
+    run_id = submit(*SLOW_JOB)["id"]
+    wait_for(lambda: store.get(run_id).epoch >= 2, what="epoch 3 to start")
+    owner_pid = int(store.get(run_id).worker.rsplit(":", 1)[1])
+    (victim,) = [w for w in workers if w.proc.pid == owner_pid]
+    (survivor,) = [w for w in workers if w is not victim]
+    victim.signal(signal.SIGKILL)
+    status = finished(store, run_id)
+    assert status["attempts"] == 2 and status["worker"].endswith(f":{survivor.proc.pid}")
+    assert_resumed_cleanly(store, status, epochs=8)
+
+
+def test_sigterm_hands_the_run_back_to_the_queue_at_once(start_worker, store):
+    first = start_worker(**FAST_WORKER)
+    run_id = submit(*SLOW_JOB)["id"]
+    wait_for(lambda: store.get(run_id).epoch >= 2, what="epoch 3 to start")
+    first.signal(signal.SIGTERM)
+    wait_for(lambda: store.get(run_id).status == "queued", timeout=15, what="the run back in the queue")
+    assert first.proc.wait(timeout=30) == 0  # a clean warm shutdown
+    start_worker(**FAST_WORKER)
+    status = finished(store, run_id)
+    assert status["attempts"] == 2
+    assert_resumed_cleanly(store, status, epochs=8, partial_epoch_saved=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _private_redis(port: int, tmp: Path) -> subprocess.Popen:
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp)], stdout=subprocess.DEVNULL)
+    wait_for(lambda: subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip()
+             == b"PONG", timeout=10, what="private redis")
+    return proc
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server binary not installed")
+def test_broker_restart_mid_run_does_not_fail_the_run(start_worker, store, monkeypatch, tmp_path):
+    port = _free_port()
+    redis = _private_redis(port, tmp_path)
+    try:
+        monkeypatch.setenv("LATENTQ_BROKER_URL", f"redis://127.0.0.1:{port}/0")
+        start_worker(**FAST_WORKER)
+        run_id = submit(*SLOW_JOB)["id"]
+        wait_for(lambda: store.get(run_id).epoch >= 1, what="training to start")
+        redis.terminate()
+        redis.wait(timeout=10)
+        time.sleep(1)
+        redis = _private_redis(port, tmp_path)
+        status = finished(store, run_id)
+        assert status["status"] == "succeeded" and status["attempts"] == 1
+        after = submit("linear-ae", "--epochs", "1")  # the worker reconnected and takes new work
+        assert finished(store, after["id"], timeout=120)["status"] == "succeeded"
+    finally:
+        redis.terminate()
+        redis.wait(timeout=10)
+
+
+def test_cancel_a_running_run_and_a_queued_one(start_worker, store):
+    running = submit(*SLOW_JOB)["id"]
+    queued = submit("linear-ae", "--epochs", "2")["id"]
+    start_worker(**FAST_WORKER)
+    wait_for(lambda: store.get(running).epoch >= 1, what="training to start")
+    assert cli("cancel", queued).returncode == 0
+    result = cli("cancel", running)
+    assert result.returncode == 0 and "cancelling" in result.stdout
+    status = finished(store, running, timeout=30)
+    assert status["status"] == "cancelled" and status["epoch"] < 8
+    assert (Path(store.artifact_root) / running / "checkpoints" / "latest.keras").is_file()
+    time.sleep(2)  # the queued run's message is delivered and dropped
+    never = store.status(queued)
+    assert never["status"] == "cancelled" and never["attempts"] == 0 and never["started_at"] is None
+    assert cli("cancel", running).returncode == 1  # already finished: a clear error
+
+
+def test_retry_resumes_a_cancelled_run_from_its_checkpoint(start_worker, store):
+    start_worker(**FAST_WORKER)
+    run_id = submit(*SLOW_JOB)["id"]
+    wait_for(lambda: store.get(run_id).epoch >= 2, what="epoch 3 to start")
+    cli("cancel", run_id)
+    assert finished(store, run_id, timeout=30)["status"] == "cancelled"
+    assert cli("retry", run_id).returncode == 0
+    status = finished(store, run_id)
+    assert_resumed_cleanly(store, status, epochs=8, partial_epoch_saved=True)
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_twenty_concurrent_submits_run_exactly_once_each(request, db, start_worker, store, monkeypatch):
+    if db == "postgresql":
+        monkeypatch.setenv("LATENTQ_DB_URL", request.getfixturevalue("pg_database"))
+        from latentq.db.store import Store
+
+        store = Store(os.environ["LATENTQ_DB_URL"], store.artifact_root)
+    procs = [subprocess.Popen(["python", "-m", "latentq.cli.main", "submit", "linear-ae", "--epochs", "1",
+                               "--name", f"c{i}", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for i in range(20)]
+    ids = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        ids.append(json.loads(out)["id"])
+    assert len(set(ids)) == 20
+    start_worker(**FAST_WORKER)
+    start_worker(**FAST_WORKER)
+    statuses = [finished(store, run_id, timeout=300) for run_id in ids]
+    assert all(s["status"] == "succeeded" and s["attempts"] == 1 for s in statuses)
+    assert sorted(s["name"] for s in statuses) == sorted(f"c{i}" for i in range(20))
+
+
+def test_a_duplicated_message_executes_once(start_worker, store):
+    from latentq.settings import load_settings
+    from latentq.worker.app import make_app
+
+    run_id = submit("linear-ae", "--epochs", "3")["id"]
+    make_app(load_settings()).send_task("latentq.run_job", args=[run_id], queue="latentq")  # a duplicate
+    start_worker(**FAST_WORKER)
+    status = finished(store, run_id)
+    wait_for(lambda: any("dropped" in e.message for e in store.events(run_id)), timeout=30,
+             what="the duplicate to be dropped")
+    assert status["status"] == "succeeded" and status["attempts"] == 1
+    assert epochs_recorded(store, run_id) == [1, 2, 3]
+
+
+def test_unreachable_database_at_submit_queues_nothing(broker, lq_home):
+    import redis
+
+    result = cli("submit", "linear-ae", env={"LATENTQ_DB_URL": "postgresql://latentq@127.0.0.1:1/none"})
+    assert result.returncode == 1 and "cannot reach the database" in result.stderr
+    assert redis.Redis.from_url(broker).llen("latentq") == 0
+
+
+def test_redelivery_after_the_visibility_timeout_executes_once(start_worker, store):
+    short = {**FAST_WORKER, "LATENTQ_VISIBILITY_TIMEOUT": "2"}
+    start_worker(**short)
+    start_worker(**short)
+    run_id = submit(*SLOW_JOB)["id"]
+    status = finished(store, run_id)
+    assert status["status"] == "succeeded" and status["attempts"] == 1, status
+    assert epochs_recorded(store, run_id) == list(range(1, 9))
+
+
+def test_disk_full_fails_the_run_with_the_reason_and_no_half_file(tmp_path, monkeypatch):
+    from conftest import run_job
+    from latentq.db.store import Store
+    from latentq.settings import load_settings
+
+    home = tmp_path / "full"
+    home.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(home)],
+                             capture_output=True).returncode == 0
+    monkeypatch.setenv("LATENTQ_HOME", str(home))
+    monkeypatch.setenv("LATENTQ_DB_URL", f"sqlite:///{tmp_path / 'lq.db'}")
+    if not mounted:  # no permission to mount: simulate ENOSPC at the write
+        import errno
+
+        import latentq.files as files
+
+        real = files.os.replace
+
+        def full(src, dst):
+            if str(dst).endswith(".keras"):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(src, dst)
+
+        monkeypatch.setattr(files.os, "replace", full)
+    try:
+        settings = load_settings()
+        store = Store(settings.db_url, settings.artifact_root)
+        status = run_job(store, settings, "stacked-ae", dataset="mnist-5k", epochs=2)
+        assert status["status"] == "failed"
+        assert "disk full" in status["error"], status["error"]
+        leftovers = [p for p in home.rglob("*") if ".tmp" in p.name]
+        assert leftovers == []
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(home)], check=False)
