@@ -11,11 +11,12 @@ def _one_line(message: str) -> str:
     return " ".join(str(message).split())
 
 
-def run_cli(group: click.Group) -> None:
+def run_cli(group: click.Group, args: list[str] | None = None) -> None:
+    """Run the CLI; always ends with SystemExit carrying the exit code."""
     from latentq.errors import NotFound, StateError, Unavailable, UserError
 
     try:
-        group.main(standalone_mode=False)
+        group.main(args=args, prog_name="latentq", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
@@ -45,6 +46,7 @@ def run_cli(group: click.Group) -> None:
             click.echo(f"Error: database {mask_url(load_settings().db_url)} failed: {reason}", err=True)
             sys.exit(1)
         raise
+    sys.exit(0)
 
 
 def _is_database_error(exc: Exception) -> bool:
