@@ -153,9 +153,13 @@ def _interpolate(ctx, source: Source, parent: JobSpec, rng: np.random.Generator)
 
 def _reconstruct(ctx, source: Source, parent: JobSpec, options: GenerateOptions,
                  rng: np.random.Generator) -> np.ndarray:
-    val = _held_out(parent).x_val
+    data = _held_out(parent)
+    val = data.x_val
     recon = source.reconstruct(val).reshape(val.shape)
     ctx.record(0, val_mse=float(np.mean((recon - val) ** 2)))
+    if not data.is_image:
+        ctx.event("info", f"dataset {data.name!r} holds vectors, not images: no reconstructions picture")
+        return recon
     n = min(options.n, len(val))
     chosen = rng.choice(len(val), n, replace=False)
     cols = min(n, RECONSTRUCTION_COLS)
