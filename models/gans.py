@@ -264,7 +264,7 @@ class SampleMonitor(keras.callbacks.Callback):
                 self.rows = {int(e): row for e, row in zip(saved["epochs"], saved["rows"])}
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.model.stop_training:  # a partial epoch (stop requested): not an epoch's picture
+        if getattr(self.model, "stop_training", False):  # a partial epoch (stop requested): not an epoch's picture
             return
         done = epoch + 1
         images = self.sample_fn(self.model, self.noise)
@@ -333,7 +333,7 @@ class QualityMonitor(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
-        if self.model.stop_training or not self.due(done):
+        if getattr(self.model, "stop_training", False) or not self.due(done):
             return
         scores = evaluate(self.ctx, self.sample_fn(self.model, self.noise))
         if not scores:
