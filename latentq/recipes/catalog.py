@@ -28,7 +28,7 @@ class RecipeParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    checkpoint_minutes: float = Field(10.0, gt=0, le=1440, description="checkpoint within an epoch this often")
+    checkpoint_minutes: float = Field(10.0, gt=0, le=360, description="checkpoint within an epoch this often")
     max_minutes: Optional[float] = Field(None, gt=0, le=525600, description="fail the run after this long")
 
 
