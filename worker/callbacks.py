@@ -25,7 +25,9 @@ class JobCallback(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.completed_epochs = epoch
 
-    def on_train_batch_end(self, batch, logs=None):
+    # Batch *begin*, not end: overriding on_train_batch_end would make Keras sync every step's
+    # logs to the host and turn off its asynchronous callback dispatch.
+    def on_train_batch_begin(self, batch, logs=None):
         reason = self.ctx.stop_reason()
         if reason:
             self.stopped = reason
