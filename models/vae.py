@@ -99,8 +99,10 @@ class VAE(keras.Model):
         """(total, reconstruction, kl) batch means for images x."""
         mean, log_var, codings = self.encoder(x, training=training)
         reconstructions = self.decoder(codings, training=training)
-        flat_x = keras.ops.reshape(x, (-1, self.pixels))
-        flat_r = keras.ops.reshape(reconstructions, (-1, self.pixels))
+        # losses in float32, also under a mixed-precision policy
+        mean, log_var = keras.ops.cast(mean, "float32"), keras.ops.cast(log_var, "float32")
+        flat_x = keras.ops.reshape(keras.ops.cast(x, "float32"), (-1, self.pixels))
+        flat_r = keras.ops.reshape(keras.ops.cast(reconstructions, "float32"), (-1, self.pixels))
         reconstruction = keras.ops.mean(keras.losses.binary_crossentropy(flat_x, flat_r))
         kl = keras.ops.mean(latent_loss(mean, log_var)) / self.pixels
         total = reconstruction + self.kl_weight * kl
@@ -120,7 +122,8 @@ class VAE(keras.Model):
         x = data[0] if isinstance(data, (tuple, list)) else data
         with tf.GradientTape() as tape:
             total, reconstruction, kl = self.losses_of(x, training=True)
-        grads = tape.gradient(total, self.trainable_weights)
+            scaled = self.optimizer.scale_loss(total)  # mixed precision: a LossScaleOptimizer scales
+        grads = tape.gradient(scaled, self.trainable_weights)
         self.optimizer.apply(grads, self.trainable_weights)
         return self._track(total, reconstruction, kl)
 
