@@ -208,9 +208,16 @@ def test_a_duplicated_message_executes_once(start_worker, store):
 def test_unreachable_database_at_submit_queues_nothing(broker, lq_home):
     import redis
 
+    client = redis.Redis.from_url(broker)
+
+    def queued_messages() -> int:  # one list per priority step: latentq, latentq:1, ...
+        return sum(client.llen(k) for k in client.keys("latentq*") if client.type(k) == b"list")
+
+    assert cli("submit", "linear-ae", "--priority", "3").returncode == 0
+    assert queued_messages() == 1  # the count below would see a message
     result = cli("submit", "linear-ae", env={"LATENTQ_DB_URL": "postgresql://latentq@127.0.0.1:1/none"})
     assert result.returncode == 1 and "cannot reach the database" in result.stderr
-    assert redis.Redis.from_url(broker).llen("latentq") == 0
+    assert queued_messages() == 1
 
 
 def test_redelivery_after_the_visibility_timeout_executes_once(start_worker, store):
