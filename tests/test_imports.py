@@ -1,0 +1,25 @@
+"""TensorFlow only where training happens: the CLI and the worker's parent never import it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+PROBE = """
+import sys
+from latentq.cli.errors import run_cli
+from latentq.cli.main import cli
+import latentq.worker.app, latentq.worker.tasks, latentq.worker.job, latentq.spec, latentq.datasets
+for args in (["--help"], ["models", "--json"], ["datasets", "--json"], ["run", "stacked-ae", "--dry-run"]):
+    try:
+        run_cli(cli, args)
+    except SystemExit as done:
+        assert not done.code, (args, done.code)
+heavy = sorted(m for m in ("tensorflow", "keras", "torch", "jax") if m in sys.modules)
+print(",".join(heavy) or "none")
+"""
+
+
+def test_cli_and_worker_modules_do_not_import_tensorflow(lq_home):
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "none", out.stdout
