@@ -12,7 +12,7 @@ The contract a trained model meets to be sampled from (VAEs now, every GAN recip
   that maps codings of shape (n, codings), float32 drawn from N(0, I), to n images of the
   dataset's sample shape ((H, W) or (H, W, 1) for grey, (H, W, C) for colour) with values in
   [0, 1]. A generator that ends in tanh should end with `keras.layers.Rescaling(0.5, offset=0.5)`
-  (outputs are clipped to [0, 1] here, not rescaled).
+  (pictures and quality scores clip to [0, 1]; nothing here rescales).
 - The coding size is the recipe parameter `codings` when it has one, else the sub-model's
   input size.
 - `--interpolate` also needs a sub-model named `"encoder"` whose first output is the mean
@@ -70,12 +70,12 @@ def _sub_model(model: keras.Model, name: str) -> Optional[keras.Model]:
         return None
 
 
-def _batched(fn: Callable, images_out: bool = True, batch_size: int = 512) -> Images:
-    """fn applied batch by batch to numpy arrays; image outputs are clipped to [0, 1]."""
+def _batched(fn: Callable, batch_size: int = 512) -> Images:
+    """fn applied batch by batch to a numpy array, as float32 numpy (pictures and quality scores
+    clip images to [0, 1]; val_mse sees the raw outputs)."""
     def apply(x: np.ndarray) -> np.ndarray:
         out = [keras.ops.convert_to_numpy(fn(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
-        out = np.concatenate(out).astype(np.float32)
-        return np.clip(out, 0.0, 1.0) if images_out else out
+        return np.concatenate(out).astype(np.float32)
 
     return apply
 
@@ -97,7 +97,7 @@ def source_for(model: keras.Model, params) -> Source:
     if maker is None:
         maker = _sub_model(model, "decoder")
     encoder = _sub_model(model, "encoder")
-    if maker is not None and maker is not model:
+    if maker is not None:
         source.codings = int(getattr(params, "codings", 0) or maker.input_shape[-1])
         source.decode = _batched(lambda z: maker(z, training=False))
     if encoder is not None:
@@ -105,8 +105,8 @@ def source_for(model: keras.Model, params) -> Source:
             out = encoder(x, training=False)
             return out[0] if isinstance(out, (list, tuple)) else out
 
-        source.encode = _batched(mean_coding, images_out=False)
-    if source.encode is not None and maker is not None and maker is not model:
+        source.encode = _batched(mean_coding)
+    if source.encode is not None and source.decode is not None:
         source.reconstruct = lambda x: source.decode(source.encode(x))
     elif maker is None:
         source.reconstruct = _batched(lambda x: model(x, training=False))

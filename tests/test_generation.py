@@ -147,3 +147,14 @@ def test_the_worker_checks_the_parent_again(train, store, settings):
     assert status["status"] == "failed"
     assert "cannot interpolate (--interpolate)" in status["error"]
     assert not artifact_paths(status, "interpolation")
+
+
+def test_reconstruct_vectors_records_val_mse_without_pictures_or_scores(train, store, settings):
+    parent = train("linear-ae", epochs=2)  # synthetic-3d: unlabelled vectors, outputs outside [0, 1]
+    status = generate_in_process(store, settings, parent["id"], reconstruct=True)
+    assert status["status"] == "succeeded", status.get("error")
+    assert status["metrics"]["val_mse"] == pytest.approx(parent["metrics"]["val_mse"], rel=1e-4)
+    assert not set(QUALITY) & set(status["metrics"])
+    assert not artifact_paths(status, "reconstructions")
+    messages = " ".join(e.message for e in store.events(status["id"]))
+    assert "no reconstructions picture" in messages and "no class labels" in messages
