@@ -28,3 +28,4 @@ _import_tensorflow_quietly()
 
 from latentq.models import layers  # noqa: E402,F401  (registers custom objects)
 from latentq.models import vae  # noqa: E402,F401  (registers Sampling and VAE)
+from latentq.models import style_layers, progan, stylegan  # noqa: E402,F401  (ProGAN / StyleGAN layers, models)

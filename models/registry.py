@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from latentq.models import autoencoders, training, vae
+from latentq.models import progan, stylegan
 from latentq.errors import UserError
 
 TRAINERS = {
     **autoencoders.TRAINERS,
     **vae.TRAINERS,
+    **progan.TRAINERS, **stylegan.TRAINERS,
 }
 
 

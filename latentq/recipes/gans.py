@@ -74,3 +74,79 @@ register(
         can=frozenset({"sample"}),
     )
 )
+
+
+# ---- ProGAN and StyleGAN (latentq.models.progan, latentq.models.stylegan) ---------------------------
+
+from pydantic import field_validator  # noqa: E402  (this section's own import, kept beside it)
+
+
+class EqualizedGANParams(RecipeParams):
+    """What ProGAN and StyleGAN share: equalized-learning-rate networks whose filters halve as the
+    resolution doubles, Adam with beta_1 = 0 as in the papers, and the GAN monitors."""
+
+    codings: int = Field(64, ge=1, le=4096, description="size of the Gaussian noise the generator maps to images")
+    optimizer: Optimizer = Field("adam", description="optimizer of both networks")
+    g_learning_rate: float = Field(1e-3, gt=0, le=10, description="generator learning rate")
+    d_learning_rate: float = Field(1e-3, gt=0, le=10, description="discriminator learning rate")
+    beta_1: float = Field(0.0, ge=0, lt=1, description="first-moment decay of adam / nadam (ignored by others)")
+    filters: int = Field(64, ge=1, le=1024,
+                         description="filters of the 4x4 and 8x8 blocks, halved with each doubling after that "
+                                     "(never below 8)")
+    eval_every: int = Field(1, ge=0, le=100_000,
+                            description="fcd / class_coverage / class_kl every K epochs (0: after the last only)")
+    eval_samples: int = Field(1000, ge=10, le=100_000, description="generated images per evaluation")
+    collapse_threshold: float = Field(0.7, ge=0, le=1,
+                                      description="mode-collapse alarm when class_coverage falls below this after "
+                                                  "having been at or above it")
+
+
+class ProGANParams(EqualizedGANParams):
+    start_resolution: int = Field(4, ge=4, le=1024,
+                                  description="resolution of the first stage, a power of two; the last is the "
+                                              "image size padded to a power of two (28 -> 32)")
+    epochs_per_stage: Optional[int] = Field(None, ge=1, le=100_000,
+                                            description="epochs of each stage before growing (the last stage trains "
+                                                        "to the job's end); default: the job's epochs split evenly")
+    fade_in: float = Field(0.5, ge=0, le=1,
+                           description="share of each new stage during which alpha rises from 0 to 1, blending "
+                                       "the new blocks in")
+
+    @field_validator("start_resolution")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value & (value - 1):
+            raise ValueError("must be a power of two (4, 8, 16, ...)")
+        return value
+
+
+class StyleGANParams(EqualizedGANParams):
+    w_dim: int = Field(64, ge=1, le=4096, description="size of the style vector w (the mapping network's width)")
+    mapping_layers: int = Field(8, ge=1, le=16, description="dense layers of the mapping network z -> w")
+    mapping_lr_multiplier: float = Field(0.01, gt=0, le=1,
+                                         description="learning-rate multiplier of the mapping network")
+    mixing_prob: float = Field(0.9, ge=0, le=1,
+                               description="style mixing: share of generated training images made from two "
+                                           "codings, switching at a random layer")
+
+
+register(
+    RecipeInfo(
+        name="progan",
+        family="gan",
+        summary="Progressive growing of GANs: 4x4 first, then stage by stage (fade-in) to the image size; "
+                "equalized learning rate, pixelwise normalisation, minibatch standard deviation",
+        params=ProGANParams,
+        can=frozenset({"sample"}),
+    )
+)
+register(
+    RecipeInfo(
+        name="stylegan",
+        family="gan",
+        summary="StyleGAN: mapping network z -> w, synthesis from a learned constant with noise and AdaIN at "
+                "every layer, style mixing regularisation; ProGAN's discriminator",
+        params=StyleGANParams,
+        can=frozenset({"sample"}),
+    )
+)

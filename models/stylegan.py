@@ -1,0 +1,195 @@
+"""StyleGAN (the notes' last GAN), on latentq's GAN model, at a fixed resolution.
+
+- Mapping network ("mapping"): z -> PixelNorm -> `mapping_layers` x (EqualizedDense + LeakyReLU)
+  -> w, learning `mapping_lr_multiplier` times slower than the rest (as in the paper).
+- Synthesis network ("synthesis"): a learned constant 4x4 input; then per resolution (4x4, 8x8,
+  ... up to the image size padded to a power of two) two layers, each: [upsample + 3x3 conv, or
+  conv] -> noise (`NoiseInjection`, per-channel learned scale) -> LeakyReLU -> `AdaIN` with its
+  own style w_i. It takes one w per layer (inputs style_0 ... style_{L-1}, L = 2 x resolutions),
+  and writes images of the dataset's shape in [0, 1] (tanh, mapped and cropped back).
+- "generator" = synthesis([mapping(z)] * L): (n, codings) -> images, latentq's contract, so
+  `latentq generate` and the monitors use it unchanged.
+- Discriminator: ProGAN's, at the full resolution ("the discriminator and the loss were not
+  modified"): equalized convs, minibatch standard deviation, sigmoid; latentq's BCE loss.
+- Style mixing regularisation: in training, a `mixing_prob` share of the fakes (both phases)
+  come from two codings z1, z2: the layers before a random crossover take w1, the rest w2.
+
+After training, images/style_mixing.png (kind style_mixing): rows are source A codings,
+columns source B codings, each cell the coarse styles (the lower half of the layers: 4x4 and
+8x8 at 32x32) of B with the fine styles of A; the first row shows B, the first column A.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import keras
+import numpy as np
+from keras import ops
+
+from latentq.models import gans
+from latentq.models.gans import GAN, fixed_noise
+from latentq.models.progan import LEAK, Frame, discriminator_base, discriminator_block, from_rgb, \
+    stage_filters, stage_resolutions
+from latentq.models.style_layers import AdaIN, ConstantInput, EqualizedConv2D, EqualizedDense, NoiseInjection, \
+    PixelNorm
+
+MIXING_ROWS, MIXING_COLS = 5, 6  # sources A (rows) and B (columns) of the style-mixing picture
+
+
+# ---- the networks --------------------------------------------------------------------------------
+
+
+def build_mapping(codings: int, w_dim: int, layers: int, lr_multiplier: float) -> keras.Model:
+    z = keras.Input((codings,), name="codings")
+    w = PixelNorm()(z)
+    for _ in range(layers):
+        w = keras.layers.LeakyReLU(LEAK)(EqualizedDense(w_dim, lr_multiplier=lr_multiplier)(w))
+    return keras.Model(z, w, name="mapping")
+
+
+def build_synthesis(frame: Frame, w_dim: int, filters: int, seed: Optional[int] = None) -> keras.Model:
+    resolutions = stage_resolutions(4, frame.size)
+    styles = [keras.Input((w_dim,), name=f"style_{i}") for i in range(2 * len(resolutions))]
+    noise_seeds = iter(range(len(styles))) if seed is not None else None
+
+    def styled(x, i: int):
+        x = NoiseInjection(seed=None if noise_seeds is None else seed + 1000 + next(noise_seeds))(x)
+        return AdaIN()([keras.layers.LeakyReLU(LEAK)(x), styles[i]])
+
+    f = stage_filters(filters, 4)
+    x = styled(ConstantInput((4, 4, f), name="constant")(styles[0]), 0)
+    x = styled(EqualizedConv2D(f)(x), 1)
+    for b, resolution in enumerate(resolutions[1:], start=1):
+        f = stage_filters(filters, resolution)
+        x = keras.layers.UpSampling2D(2, interpolation="bilinear")(x)
+        x = styled(EqualizedConv2D(f)(x), 2 * b)
+        x = styled(EqualizedConv2D(f)(x), 2 * b + 1)
+    rgb = keras.layers.Activation("tanh")(EqualizedConv2D(frame.channels, 1, gain=1.0, name="to_rgb")(x))
+    return keras.Model(styles, frame.to_images(rgb), name="synthesis")
+
+
+def build_discriminator(frame: Frame, filters: int) -> keras.Model:
+    """ProGAN's discriminator at the full resolution: from-RGB, blocks down to 4x4, the base."""
+    resolutions = stage_resolutions(4, frame.size)
+    f = [stage_filters(filters, r) for r in resolutions]
+    images = keras.Input(frame.shape, name="images")
+    h = from_rgb(frame.size, frame.channels, f[-1])(frame.to_canvas(images))
+    for i in range(len(resolutions) - 1, 0, -1):
+        h = discriminator_block(resolutions[i], f[i], f[i - 1])(h)
+    return keras.Model(images, discriminator_base(4, f[0])(h), name="discriminator")
+
+
+def build_generator(mapping: keras.Model, synthesis: keras.Model) -> keras.Model:
+    z = keras.Input(mapping.input_shape[1:], name="codings")
+    w = mapping(z)
+    return keras.Model(z, synthesis([w] * len(synthesis.inputs)), name="generator")
+
+
+# ---- the model -----------------------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="latentq")
+class StyleGAN(GAN):
+    """A GAN whose generator is mapping + synthesis, trained with style mixing.
+
+    Args (besides the GAN's):
+        generator: must hold sub-models named "mapping" (codings -> w) and "synthesis" (one w
+            per layer -> images), as `build_generator` makes.
+        mixing_prob: share of the generated training images made from two codings.
+    """
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, codings: int,
+                 mixing_prob: float = 0.9, seed: Optional[int] = None, **kwargs):
+        super().__init__(generator, discriminator, codings, seed=seed, **kwargs)
+        names = {layer.name for layer in generator.layers}
+        if not {"mapping", "synthesis"} <= names:
+            raise ValueError("the generator must hold sub-models named 'mapping' and 'synthesis'. "
+                             f"Received: generator with layers {sorted(names)}")
+        if isinstance(mixing_prob, bool) or not isinstance(mixing_prob, (int, float)) or not 0 <= mixing_prob <= 1:
+            raise ValueError(f"`mixing_prob` must be a number in [0, 1]. Received: mixing_prob={mixing_prob!r}")
+        self.mixing_prob = float(mixing_prob)
+
+    @property
+    def mapping(self) -> keras.Model:
+        return self.generator.get_layer("mapping")
+
+    @property
+    def synthesis(self) -> keras.Model:
+        return self.generator.get_layer("synthesis")
+
+    @property
+    def num_styles(self) -> int:
+        return len(self.synthesis.inputs)
+
+    def get_config(self):
+        return {**super().get_config(), "mixing_prob": self.mixing_prob}
+
+    def generate(self, codings, training=False):
+        if not training or self.mixing_prob <= 0:
+            return self.generator(codings, training=training)
+        return self.synthesis(self.mixed_styles(codings, training=True), training=True)
+
+    def mixed_styles(self, codings, training=False) -> list:
+        """One w per synthesis layer: w(codings) everywhere, except for a `mixing_prob` share of
+        the samples, whose layers from a random crossover (1 .. L-1) on take w of fresh codings."""
+        n = ops.shape(codings)[0]
+        count = self.num_styles
+        w1 = self.mapping(codings, training=training)
+        w2 = self.mapping(self.noise(n), training=training)
+        mixing = keras.random.uniform((n,), seed=self.seed_generator) < self.mixing_prob
+        crossover = 1 + ops.cast(ops.floor(keras.random.uniform((n,), seed=self.seed_generator) * (count - 1)),
+                                 "int32")
+        crossover = ops.reshape(ops.where(mixing, crossover, count), (-1, 1))
+        return [ops.where(i < crossover, w1, w2) for i in range(count)]
+
+
+# ---- the style-mixing picture --------------------------------------------------------------------
+
+
+def style_mixing_grid(model: StyleGAN, a: np.ndarray, b: np.ndarray, crossover: Optional[int] = None) -> np.ndarray:
+    """(len(a) + 1) x (len(b) + 1) images, row by row: a blank, then the B sources; each next row
+    an A source, then B's coarse styles (layers < crossover, default half) with A's fine ones."""
+    generator = model.get_layer("generator")
+    mapping, synthesis = generator.get_layer("mapping"), generator.get_layer("synthesis")
+    count = len(synthesis.inputs)
+    crossover = count // 2 if crossover is None else crossover
+
+    def images(styles):
+        return np.clip(ops.convert_to_numpy(synthesis(styles, training=False)), 0.0, 1.0)
+
+    wa, wb = mapping(a, training=False), mapping(b, training=False)
+    rows = [np.concatenate([np.ones((1, *model.image_shape), "float32"), images([wb] * count)])]
+    for i in range(len(a)):
+        fine = ops.repeat(wa[i:i + 1], len(b), axis=0)
+        cells = images([wb] * crossover + [fine] * (count - crossover))
+        rows.append(np.concatenate([images([wa[i:i + 1]] * count), cells]))
+    return np.concatenate(rows)
+
+
+def save_style_mixing(ctx, model: StyleGAN) -> None:
+    a = fixed_noise(ctx.spec.seed, MIXING_ROWS, model.codings, stream=2)
+    b = fixed_noise(ctx.spec.seed, MIXING_COLS, model.codings, stream=3)
+    ctx.save_grid("style_mixing", "images/style_mixing.png", style_mixing_grid(model, a, b), cols=MIXING_COLS + 1)
+
+
+# ---- the recipe ----------------------------------------------------------------------------------
+
+
+def build_stylegan(params, shape: tuple[int, ...], seed: Optional[int] = None) -> StyleGAN:
+    frame = Frame.of(shape)
+    generator = build_generator(
+        build_mapping(params.codings, params.w_dim, params.mapping_layers, params.mapping_lr_multiplier),
+        build_synthesis(frame, params.w_dim, params.filters, seed))
+    return StyleGAN(generator, build_discriminator(frame, params.filters), params.codings,
+                    mixing_prob=params.mixing_prob, seed=seed, name="stylegan")
+
+
+def train_stylegan(ctx) -> None:
+    model = gans.train_adversarial(ctx, build_stylegan)
+    save_style_mixing(ctx, model)
+
+
+TRAINERS = {
+    "stylegan": train_stylegan,
+}
