@@ -438,6 +438,10 @@ class GrowthPlan:
         return self.starts[-1] < self.epochs
 
 
+def _count(variables) -> int:
+    return int(sum(np.prod(v.shape) for v in variables))
+
+
 class GrowthSchedule(keras.callbacks.Callback):
     """Grows the model at the start of the epochs where the plan changes stage, and after a
     stage's last epoch writes images/stages/res_RRR.png (kind stage_samples): the fixed-noise
@@ -451,6 +455,12 @@ class GrowthSchedule(keras.callbacks.Callback):
         self.steps_per_epoch = steps_per_epoch
         self.noise = noise
         self.sample_fn = sample_fn
+
+    def on_train_begin(self, logs=None):
+        # train_adversarial counted the first stage's wiring; a ProGAN's networks are all its blocks
+        model = self.model
+        self.ctx.record(0, generator_params=_count(model.all_variables(model.g_blocks, model.g_to_rgb)),
+                        discriminator_params=_count(model.all_variables(model.d_from_rgb, model.d_blocks)))
 
     def on_epoch_begin(self, epoch, logs=None):
         stage = self.plan.stage_at(epoch)

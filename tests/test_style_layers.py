@@ -154,20 +154,33 @@ def test_layers_check_their_input_shapes():
 
 # ---- config, saving, training --------------------------------------------------------------------
 
-LAYERS = [
-    lambda: EqualizedDense(6, gain=1.5, lr_multiplier=0.1, bias_init=0.5, name="a"),
-    lambda: EqualizedConv2D(5, 3, gain=1.0, use_bias=False, name="a"),
-    lambda: PixelNorm(epsilon=1e-6, name="a"),
-    lambda: MinibatchStdDev(epsilon=1e-6, name="a"),
-    lambda: FadeIn(alpha=0.3, name="a"),
-    lambda: ConstantInput((2, 2, 3), name="a"),
-    lambda: NoiseInjection(seed=4, name="a"),
-    lambda: AdaIN(epsilon=1e-6, name="a"),
+MAPS = (2, 4, 4, 3)
+LAYERS = [  # a layer, and the shapes of the inputs it is called on
+    (lambda: EqualizedDense(6, gain=1.5, lr_multiplier=0.1, bias_init=0.5, name="a"), (2, 5)),
+    (lambda: EqualizedConv2D(5, 3, gain=1.0, use_bias=False, name="a"), MAPS),
+    (lambda: PixelNorm(epsilon=1e-6, name="a"), MAPS),
+    (lambda: MinibatchStdDev(epsilon=1e-6, name="a"), MAPS),
+    (lambda: FadeIn(alpha=0.3, name="a"), [MAPS, MAPS]),
+    (lambda: ConstantInput((2, 2, 3), name="a"), (2, 7)),
+    (lambda: NoiseInjection(seed=4, name="a"), MAPS),
+    (lambda: AdaIN(epsilon=1e-6, name="a"), [MAPS, (2, 6)]),
 ]
 
 
-@pytest.mark.parametrize("make", LAYERS, ids=lambda m: type(m()).__name__)
-def test_config_round_trip(make):
+@pytest.mark.parametrize("make, shapes", LAYERS, ids=lambda m: type(m()).__name__ if callable(m) else "")
+def test_output_shape_matches_compute_output_shape(make, shapes):
+    layer = make()
+    if isinstance(shapes, list):
+        out = layer([RNG.normal(size=s).astype("float32") for s in shapes])
+        expected = layer.compute_output_shape([(None, *s[1:]) for s in shapes])
+    else:
+        out = layer(RNG.normal(size=shapes).astype("float32"))
+        expected = layer.compute_output_shape((None, *shapes[1:]))
+    assert tuple(expected[1:]) == tuple(out.shape[1:]) and out.shape[0] == 2
+
+
+@pytest.mark.parametrize("make, shapes", LAYERS, ids=lambda m: type(m()).__name__ if callable(m) else "")
+def test_config_round_trip(make, shapes):
     layer = make()
     config = layer.get_config()
     clone = type(layer).from_config(config)
