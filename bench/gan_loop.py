@@ -11,17 +11,21 @@ latentq.models.gans) on mnist-5k's training split, in this one process:
   the discriminator compiled, `trainable` toggled, and per batch two `train_on_batch` calls
   (discriminator on fakes + reals, then the stacked GAN on all-"real" labels), over a tf.data
   pipeline (shuffle, batch with drop_remainder, prefetch) as in the notes.
-- compiled: latentq's GAN model, `fit()` with its own `train_step` doing both phases in one
-  compiled function per batch.
+- latentq: the GAN model, `fit()` with its own `train_step` doing both phases in one compiled
+  step per batch; once with the recipe's defaults (the dense GAN runs 32 steps per compiled call
+  under XLA), once with Keras's defaults (one step per call, XLA on GPUs only).
 
-Each loop first runs one untimed warm-up epoch (tracing), then `--epochs` timed epochs.
-Prints samples (real training images) per second of each, and the ratio.
+Each loop first runs one untimed warm-up epoch (tracing), then `--epochs` timed epochs, the
+two loops taking turns epoch by epoch (a machine shared with other work slows both alike).
+Prints the median and best samples (real training images) per second of each, and the
+median of the per-round ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 import warnings
@@ -29,54 +33,66 @@ import warnings
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def notes_loop(generator, discriminator, x, batch_size: int, codings: int, epochs: int) -> float:
-    """The notes' train_gan, in Keras 3: returns seconds for `epochs` epochs."""
-    import keras
-    import tensorflow as tf
+class NotesLoop:
+    """The notes' train_gan, in Keras 3, one epoch per call."""
 
-    gan = keras.Sequential([generator, discriminator])
-    discriminator.compile(loss="binary_crossentropy", optimizer="rmsprop")
-    discriminator.trainable = False
-    gan.compile(loss="binary_crossentropy", optimizer="rmsprop")
-    # The DCGAN of the notes trains on data rescaled to [-1, 1]; latentq's DCGAN does that inside
-    # its networks, so the same [0, 1] data suits both here.
-    data = tf.data.Dataset.from_tensor_slices(x).shuffle(1000)
-    data = data.batch(batch_size, drop_remainder=True).prefetch(1)
-    y1 = tf.constant([[0.0]] * batch_size + [[1.0]] * batch_size)
-    y2 = tf.constant([[1.0]] * batch_size)
+    def __init__(self, generator, discriminator, x, batch_size: int, codings: int):
+        import keras
+        import tensorflow as tf
 
-    def epoch() -> None:
-        for batch in data:
+        self.generator, self.discriminator = generator, discriminator
+        self.gan = keras.Sequential([generator, discriminator])
+        discriminator.compile(loss="binary_crossentropy", optimizer="rmsprop")
+        discriminator.trainable = False
+        self.gan.compile(loss="binary_crossentropy", optimizer="rmsprop")
+        # The notes' DCGAN trains on data rescaled to [-1, 1]; latentq's DCGAN does that inside its
+        # networks, so the same [0, 1] data suits both here.
+        data = tf.data.Dataset.from_tensor_slices(x).shuffle(1000)
+        self.data = data.batch(batch_size, drop_remainder=True).prefetch(1)
+        self.batch_size, self.codings = batch_size, codings
+        self.y1 = tf.constant([[0.0]] * batch_size + [[1.0]] * batch_size)
+        self.y2 = tf.constant([[1.0]] * batch_size)
+        self.samples = (len(x) // batch_size) * batch_size  # drop_remainder
+
+    def epoch(self) -> None:
+        import tensorflow as tf
+
+        generator, discriminator, batch_size = self.generator, self.discriminator, self.batch_size
+        for batch in self.data:
             # phase 1: the discriminator on fakes + reals
-            noise = tf.random.normal(shape=[batch_size, codings])
+            noise = tf.random.normal(shape=[batch_size, self.codings])
             generated = generator(noise)
             x_all = tf.concat([generated, batch], axis=0)
             discriminator.trainable = True
-            discriminator.train_on_batch(x_all, y1)
+            discriminator.train_on_batch(x_all, self.y1)
             # phase 2: the generator through the frozen discriminator
-            noise = tf.random.normal(shape=[batch_size, codings])
+            noise = tf.random.normal(shape=[batch_size, self.codings])
             discriminator.trainable = False
-            gan.train_on_batch(noise, y2)
+            self.gan.train_on_batch(noise, self.y2)
 
-    epoch()  # warm-up: traces both train functions
+
+class CompiledLoop:
+    """latentq's GAN model: fit() with its own train_step, one epoch per call."""
+
+    def __init__(self, model, x, batch_size: int):
+        self.model, self.x, self.batch_size = model, x, batch_size
+        self.samples = len(x)
+
+    def epoch(self) -> None:
+        self.model.fit(self.x, epochs=1, batch_size=self.batch_size, shuffle=True, verbose=0)
+
+
+def timed(loop) -> float:
     start = time.perf_counter()
-    for _ in range(epochs):
-        epoch()
-    return time.perf_counter() - start
-
-
-def compiled_loop(model, x, batch_size: int, epochs: int) -> float:
-    model.fit(x, epochs=1, batch_size=batch_size, shuffle=True, verbose=0)  # warm-up
-    start = time.perf_counter()
-    model.fit(x, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
-    return time.perf_counter() - start
+    loop.epoch()
+    return loop.samples / (time.perf_counter() - start)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", choices=["gan", "dcgan"], default="gan")
     parser.add_argument("-d", "--dataset", default="mnist-5k")
-    parser.add_argument("-e", "--epochs", type=int, default=2, help="timed epochs of each loop")
+    parser.add_argument("-e", "--epochs", type=int, default=5, help="timed epochs of each loop")
     parser.add_argument("-b", "--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -91,29 +107,40 @@ def main() -> int:
     warnings.filterwarnings("ignore")  # Keras warns about the notes' trainable toggling, as it should
     data = load(args.dataset, args.seed)
     x = data.x_train
-    params = DCGANParams(optimizer="rmsprop", g_learning_rate=1e-3, d_learning_rate=1e-3) if args.recipe == "dcgan" \
-        else DenseGANParams()
+    params = DCGANParams() if args.recipe == "dcgan" else DenseGANParams()
     build = gans.build_dcgan if args.recipe == "dcgan" else gans.build_dense_gan
 
     keras.utils.set_random_seed(args.seed)
     reference = build(params, data.sample_shape, args.seed)
-    notes_seconds = notes_loop(reference.generator, reference.discriminator, x, args.batch_size, params.codings,
-                               args.epochs)
-    steps = (len(x) // args.batch_size) * args.epochs  # drop_remainder in the notes' pipeline
-    notes_rate = steps * args.batch_size / notes_seconds
-
-    keras.utils.set_random_seed(args.seed)
-    model = gans.compile_gan(build(params, data.sample_shape, args.seed), params)
-    compiled_seconds = compiled_loop(model, x, args.batch_size, args.epochs)
-    compiled_rate = len(x) * args.epochs / compiled_seconds
+    loops = {"notes: two train_on_batch + trainable toggling":
+             NotesLoop(reference.generator, reference.discriminator, x, args.batch_size, params.codings)}
+    for label, options in (
+        (f"latentq, recipe defaults (steps_per_execution={params.steps_per_execution}, "
+         f"jit_compile={params.jit_compile})", {}),
+        ("latentq, steps_per_execution=1, jit_compile=auto", {"steps_per_execution": 1, "jit_compile": "auto"}),
+    ):
+        variant = params.model_copy(update=options)
+        if options and variant == params:
+            continue  # the recipe's defaults are these already
+        keras.utils.set_random_seed(args.seed)
+        loops[label] = CompiledLoop(gans.compile_gan(build(variant, data.sample_shape, args.seed), variant), x,
+                                    args.batch_size)
+    for loop in loops.values():
+        loop.epoch()  # warm-up: tracing (and XLA compilation)
+    rates: dict[str, list[float]] = {label: [] for label in loops}
+    for _ in range(args.epochs):  # interleaved, so a busy machine slows every loop alike
+        for label, loop in loops.items():
+            rates[label].append(timed(loop))
 
     print(f"# {args.recipe} on {data.name}: {len(x)} training images, batch {args.batch_size}, "
-          f"{args.epochs} timed epochs after 1 warm-up, keras {keras.__version__} "
+          f"{args.epochs} timed epochs of each (interleaved) after 1 warm-up, keras {keras.__version__} "
           f"({keras.backend.backend()}), {os.cpu_count()} cpus")
-    print(f"{'loop':44s} {'seconds':>8s} {'samples/s':>10s}")
-    print(f"{'notes: two train_on_batch + trainable toggling':44s} {notes_seconds:8.2f} {notes_rate:10.0f}")
-    print(f"{'latentq: one compiled train_step per batch':44s} {compiled_seconds:8.2f} {compiled_rate:10.0f}")
-    print(f"speed-up: {compiled_rate / notes_rate:.1f}x")
+    print(f"{'loop':66s} {'median samples/s':>16s} {'best':>7s} {'speed-up':>8s}")
+    notes = rates[next(iter(loops))]
+    for label, values in rates.items():
+        ratio = statistics.median(v / n for v, n in zip(values, notes))
+        print(f"{label:66s} {statistics.median(values):16.0f} {max(values):7.0f} {ratio:7.1f}x")
+    print("# speed-up: median over rounds of (this loop's samples/s) / (the notes loop's, same round)")
     return 0
 
 

@@ -28,4 +28,5 @@ _import_tensorflow_quietly()
 
 from latentq.models import layers  # noqa: E402,F401  (registers custom objects)
 from latentq.models import vae  # noqa: E402,F401  (registers Sampling and VAE)
+from latentq.models import gan_layers, gans  # noqa: E402,F401  (registers the GAN layers and model)
 from latentq.models import style_layers, progan, stylegan  # noqa: E402,F401  (ProGAN / StyleGAN layers, models)

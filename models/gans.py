@@ -98,9 +98,11 @@ class GAN(keras.Model):
             config[key] = keras.saving.deserialize_keras_object(config[key], custom_objects=custom_objects)
         return cls(**config)
 
-    def compile(self, d_optimizer="rmsprop", g_optimizer="rmsprop", loss=None, **kwargs):
+    def compile(self, d_optimizer="rmsprop", g_optimizer="rmsprop", loss=None, steps_per_execution=1,
+                jit_compile="auto", **kwargs):
         """Two optimizers, one per network, and the adversarial loss (default: BCE on probabilities)."""
-        super().compile(optimizer=None, **kwargs)
+        super().compile(optimizer=None, steps_per_execution=steps_per_execution, jit_compile=jit_compile, **kwargs)
+        self._requested_jit_compile = jit_compile  # "auto" stays "auto" in a checkpoint moved to another machine
         self.d_optimizer = keras.optimizers.get(d_optimizer)
         self.g_optimizer = keras.optimizers.get(g_optimizer)
         if self.d_optimizer is self.g_optimizer:
@@ -118,12 +120,16 @@ class GAN(keras.Model):
             "d_optimizer": keras.optimizers.serialize(self.d_optimizer),
             "g_optimizer": keras.optimizers.serialize(self.g_optimizer),
             "loss": keras.losses.serialize(self.loss_fn),
+            "steps_per_execution": self.steps_per_execution,
+            "jit_compile": self._requested_jit_compile,
         }
 
     def compile_from_config(self, config):
         self.compile(d_optimizer=keras.optimizers.deserialize(config["d_optimizer"]),
                      g_optimizer=keras.optimizers.deserialize(config["g_optimizer"]),
-                     loss=keras.losses.deserialize(config["loss"]))
+                     loss=keras.losses.deserialize(config["loss"]),
+                     steps_per_execution=config.get("steps_per_execution", 1),
+                     jit_compile=config.get("jit_compile", "auto"))
 
     @property
     def metrics(self):
@@ -221,9 +227,14 @@ def gan_optimizer(name: str, learning_rate: float, beta_1: float) -> keras.optim
     return training.make_optimizer(name, learning_rate)
 
 
+JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
+
+
 def compile_gan(model: GAN, params) -> GAN:
     model.compile(d_optimizer=gan_optimizer(params.optimizer, params.d_learning_rate, params.beta_1),
-                  g_optimizer=gan_optimizer(params.optimizer, params.g_learning_rate, params.beta_1))
+                  g_optimizer=gan_optimizer(params.optimizer, params.g_learning_rate, params.beta_1),
+                  steps_per_execution=getattr(params, "steps_per_execution", 1),
+                  jit_compile=JIT_COMPILE[getattr(params, "jit_compile", "auto")])
     return model
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from latentq.models import autoencoders, training, vae
+from latentq.models import autoencoders, gans, training, vae
 from latentq.models import progan, stylegan
 from latentq.errors import UserError
 
 TRAINERS = {
     **autoencoders.TRAINERS,
     **vae.TRAINERS,
+    **gans.TRAINERS,
     **progan.TRAINERS, **stylegan.TRAINERS,
 }
 
