@@ -43,3 +43,85 @@ register(
         can=frozenset({"reconstruct"}),
     )
 )
+
+
+class TiedAEParams(StackedAEParams):
+    """Same knobs as stacked-ae; the decoder reuses the encoder's kernels transposed."""
+
+
+class GreedyAEParams(RecipeParams):
+    hidden: int = Field(100, ge=1, le=8192, description="units of the first (outermost) coding layer")
+    codings: int = Field(30, ge=1, le=4096, description="units of the innermost coding layer")
+    phases: int = Field(
+        2, ge=2, le=8,
+        description="shallow AEs trained one at a time (layer sizes go geometrically from hidden to codings); "
+                    "each phase trains --epochs epochs",
+    )
+    optimizer: Optimizer = Field("adam", description="optimizer")
+    learning_rate: float = Field(1e-3, gt=0, le=10, description="learning rate")
+
+
+class ConvAEParams(RecipeParams):
+    filters: int = Field(16, ge=1, le=1024, description="filters of the first convolution (doubled at each stage)")
+    stages: int = Field(3, ge=1, le=6, description="Conv2D + MaxPool stages (each halves height and width)")
+    optimizer: Optimizer = Field("adam", description="optimizer")
+    learning_rate: float = Field(1e-3, gt=0, le=10, description="learning rate")
+
+
+class RecurrentAEParams(RecipeParams):
+    hidden: int = Field(100, ge=1, le=4096, description="units of the LSTM layers next to the inputs/outputs")
+    codings: int = Field(30, ge=1, le=4096, description="units of the encoder's last LSTM (the codings)")
+    optimizer: Optimizer = Field("adam", description="optimizer")
+    learning_rate: float = Field(1e-3, gt=0, le=10, description="learning rate")
+
+
+class DenoisingAEParams(StackedAEParams):
+    noise: Literal["gaussian", "dropout"] = Field(
+        "gaussian", description="noise on the encoder's inputs, in training only: GaussianNoise or Dropout"
+    )
+    noise_std: float = Field(0.2, ge=0, le=10, description="standard deviation of the gaussian noise")
+    dropout: float = Field(0.5, ge=0, lt=1, description="rate of the input dropout (noise=dropout)")
+
+
+class SparseAEParams(RecipeParams):
+    hidden: int = Field(100, ge=1, le=8192, description="units of the hidden selu layer")
+    codings: int = Field(300, ge=1, le=8192, description="units of the wide sigmoid coding layer")
+    l1: float = Field(1e-3, ge=0, le=100, description="L1 activity regularization of the codings (0 = none)")
+    optimizer: Optimizer = Field("adam", description="optimizer")
+    learning_rate: float = Field(1e-3, gt=0, le=10, description="learning rate")
+
+
+class SparseKLAEParams(RecipeParams):
+    hidden: int = Field(100, ge=1, le=8192, description="units of the hidden selu layer")
+    codings: int = Field(300, ge=1, le=8192, description="units of the wide sigmoid coding layer")
+    sparsity_target: float = Field(0.1, gt=0, lt=1, description="target mean activation of each coding unit")
+    sparsity_weight: float = Field(0.05, ge=0, le=1000, description="weight of the KL-divergence sparsity loss")
+    optimizer: Optimizer = Field("adam", description="optimizer")
+    learning_rate: float = Field(1e-3, gt=0, le=10, description="learning rate")
+
+
+class PretrainClassifierParams(StackedAEParams):
+    labels: int = Field(100, ge=2, le=1_000_000,
+                        description="labelled training images for the classifiers (balanced across classes)")
+    classifier_epochs: int = Field(100, ge=1, le=10_000, description="epochs of each classifier's training")
+    classifier_learning_rate: float = Field(1e-3, gt=0, le=10, description="learning rate of the classifiers")
+    freeze: bool = Field(True, description="keep the pretrained encoder frozen (false: fine-tune it too)")
+
+
+_AE_RECIPES = (
+    ("tied-ae", "Stacked AE with tied weights: DenseTranspose decoder reuses the encoder kernels", TiedAEParams),
+    ("greedy-ae", "Greedy layer-wise training: one shallow AE per phase, then stacked", GreedyAEParams),
+    ("conv-ae", "Convolutional AE: Conv2D + MaxPool encoder, Conv2DTranspose decoder, any image size",
+     ConvAEParams),
+    ("recurrent-ae", "Recurrent AE: LSTM encoder, RepeatVector + LSTM decoder; images read as rows",
+     RecurrentAEParams),
+    ("denoising-ae", "Denoising stacked AE: gaussian or dropout noise on the inputs in training",
+     DenoisingAEParams),
+    ("sparse-ae", "Sparse AE: L1 activity regularization on a wide sigmoid coding layer", SparseAEParams),
+    ("sparse-kl-ae", "Sparse AE: KL-divergence sparsity loss toward a target activation", SparseKLAEParams),
+    ("pretrain-classifier", "Unsupervised pretraining: AE on all images, classifier on few labels vs scratch",
+     PretrainClassifierParams),
+)
+for _name, _summary, _params in _AE_RECIPES:
+    register(RecipeInfo(name=_name, family="autoencoder", summary=_summary, params=_params,
+                        can=frozenset({"reconstruct"})))
