@@ -3,6 +3,7 @@
     python bench/gan_loop.py                  # the notes' dense GAN, mnist-5k, batch 32
     python bench/gan_loop.py --recipe dcgan   # the notes' DCGAN
     python bench/gan_loop.py -e 3 -b 64
+    python bench/gan_loop.py --recipe dcgan -e 3 --set filters=32
 
 Both loops train the same networks (the recipe's generator and discriminator, built by
 latentq.models.gans) on mnist-5k's training split, in this one process:
@@ -95,6 +96,8 @@ def main() -> int:
     parser.add_argument("-e", "--epochs", type=int, default=5, help="timed epochs of each loop")
     parser.add_argument("-b", "--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="a recipe parameter (e.g. filters=32)")
     args = parser.parse_args()
 
     import keras
@@ -107,7 +110,9 @@ def main() -> int:
     warnings.filterwarnings("ignore")  # Keras warns about the notes' trainable toggling, as it should
     data = load(args.dataset, args.seed)
     x = data.x_train
-    params = DCGANParams() if args.recipe == "dcgan" else DenseGANParams()
+    from latentq.spec import parse_sets
+
+    params = (DCGANParams if args.recipe == "dcgan" else DenseGANParams)(**parse_sets(args.sets))
     build = gans.build_dcgan if args.recipe == "dcgan" else gans.build_dense_gan
 
     keras.utils.set_random_seed(args.seed)

@@ -22,6 +22,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from latentq.files import atomic_write
 from latentq.models import training
 from latentq.models.autoencoders import require_images
 from latentq.models.gan_layers import MinibatchDiscrimination, ReplayBuffer
@@ -284,8 +285,6 @@ class SampleMonitor(keras.callbacks.Callback):
         self.rows = {e: r for e, r in self.rows.items() if e < done}
         self.rows[done] = images[: self.montage_cols]
         epochs = sorted(self.rows)
-        from latentq.files import atomic_write
-
         atomic_write(self.store_path, lambda tmp: np.savez(tmp, epochs=np.array(epochs),
                                                             rows=np.stack([self.rows[e] for e in epochs])))
         shown = montage_epochs(epochs, self.max_rows)
@@ -337,17 +336,21 @@ class QualityMonitor(keras.callbacks.Callback):
         self.every = every
         self.noise = noise
         self.sample_fn = sample_fn
+        self.labelled = True  # until the dataset turns out to have no labels to score with
         self.watcher = ModeCollapseWatcher.from_history(threshold, ctx.history("class_coverage", "mode_collapse"))
 
     def due(self, done: int) -> bool:
-        return done == self.ctx.spec.epochs or (self.every > 0 and done % self.every == 0)
+        return self.labelled and (done == self.ctx.spec.epochs or (self.every > 0 and done % self.every == 0))
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
         if getattr(self.model, "stop_training", False) or not self.due(done):
             return
         scores = evaluate(self.ctx, self.sample_fn(self.model, self.noise))
-        if not scores:
+        if not scores:  # no class labels: nothing to score with, say so once
+            self.labelled = False
+            self.ctx.event("info", f"dataset {self.ctx.spec.dataset!r} has no class labels: fcd / class_coverage "
+                                   "are not computed")
             return
         self.ctx.record(done, **scores)
         if "class_coverage" in scores:
@@ -357,21 +360,10 @@ class QualityMonitor(keras.callbacks.Callback):
                 self.ctx.event("warning", warning)
 
 
-_quality_missing_reported = False
-
-
 def evaluate(ctx, images: np.ndarray) -> dict[str, float]:
-    """Generation metrics of images in [0, 1] ({} for unlabelled datasets)."""
-    global _quality_missing_reported
-    try:
-        from latentq.models.quality import evaluate_samples
-    except ModuleNotFoundError as exc:  # until latentq.models.quality lands
-        if exc.name != "latentq.models.quality":
-            raise
-        if not _quality_missing_reported:
-            ctx.event("warning", "generation metrics unavailable: latentq.models.quality is missing")
-            _quality_missing_reported = True
-        return {}
+    """Generation metrics of images in [0, 1] (latentq.models.quality); {} for unlabelled datasets."""
+    from latentq.models.quality import evaluate_samples
+
     return evaluate_samples(ctx.dataset(), images, ctx.cache_dir, seed=ctx.spec.seed)
 
 

@@ -159,6 +159,21 @@ def test_quality_monitor_records_collapse(monkeypatch):
     assert [level for level, _ in events] == ["warning"] and "mode collapse at epoch 4" in events[0][1]
 
 
+def test_quality_monitor_on_unlabelled_data_says_so_once(monkeypatch):
+    recorded, events, calls = [], [], []
+    ctx = SimpleNamespace(spec=SimpleNamespace(epochs=3, seed=0, dataset="npz:x.npz"), history=lambda *names: {},
+                          record=lambda step, **values: recorded.append(step),
+                          event=lambda level, message: events.append((level, message)))
+    monkeypatch.setattr(gans, "evaluate", lambda ctx, images: calls.append(1) or {})
+    monitor = gans.QualityMonitor(ctx, every=1, noise=np.zeros((3, 2), "float32"), threshold=0.7,
+                                  sample_fn=lambda model, noise: np.zeros((3, 8, 8), "float32"))
+    monitor.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    for epoch in range(3):
+        monitor.on_epoch_end(epoch)
+    assert len(calls) == 1 and not recorded
+    assert len(events) == 1 and events[0][0] == "info" and "no class labels" in events[0][1]
+
+
 # ---- whole runs through the job function ---------------------------------------------------------
 
 
@@ -245,3 +260,22 @@ def test_dcgan_generator_loads_in_a_fresh_process_and_generates(train_digits, se
     assert generated["status"] == "succeeded"
     (samples,) = artifact_paths(generated, "samples")
     assert png_size(samples)[0] > 0 and np.isfinite(generated["metrics"]["fcd"])
+
+
+def test_sample_monitor_montage_survives_a_resume(tmp_path):
+    saved = {}
+    ctx = SimpleNamespace(checkpoint_dir=tmp_path / "checkpoints",
+                          save_grid=lambda kind, rel, images, cols: saved.__setitem__(rel, (kind, images.shape, cols)))
+    noise = np.zeros((10, 2), "float32")
+    sample = lambda model, noise: np.full((len(noise), 4, 4), 0.5, "float32")  # noqa: E731
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    first = gans.SampleMonitor(ctx, noise, sample, montage_cols=3)
+    first.set_model(model)
+    first.on_epoch_end(0), first.on_epoch_end(1)
+    assert saved["images/samples/epoch_002.png"] == ("samples", (10, 4, 4), 4)
+    assert saved["images/evolution.png"] == ("montage", (6, 4, 4), 3)  # 2 epochs x 3 samples
+    resumed = gans.SampleMonitor(ctx, noise, sample, montage_cols=3)  # a new attempt, same run folder
+    resumed.set_model(model)
+    resumed.on_epoch_end(2)
+    assert saved["images/evolution.png"][1] == (9, 4, 4)
+    assert gans.montage_epochs(list(range(1, 101)), 5) == [1, 26, 51, 75, 100]
