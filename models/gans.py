@@ -303,7 +303,8 @@ def montage_epochs(epochs: list[int], max_rows: int) -> list[int]:
 @dataclass
 class ModeCollapseWatcher:
     """The notes' mode collapse made visible: class_coverage falling below `threshold` after
-    having been at or above it. `update` returns a warning when a collapse begins."""
+    having been above it (a class or two of sampling noise around the threshold is not a
+    collapse). `update` returns a warning when a collapse begins."""
 
     threshold: float
     best: float = 0.0
@@ -317,7 +318,7 @@ class ModeCollapseWatcher:
 
     def update(self, epoch: int, coverage: float) -> Optional[str]:
         was = self.collapsed
-        self.collapsed = self.best >= self.threshold and coverage < self.threshold
+        self.collapsed = self.best > self.threshold + 1e-9 and coverage < self.threshold - 1e-9
         best, self.best = self.best, max(self.best, coverage)
         if self.collapsed and not was:
             return (f"mode collapse at epoch {epoch}: class_coverage fell to {coverage:.3f}, below "

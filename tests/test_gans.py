@@ -130,6 +130,7 @@ def test_saved_gan_keeps_replay_buffer_and_optimizer_state(tmp_path):
 def test_mode_collapse_watcher():
     watcher = gans.ModeCollapseWatcher(threshold=0.8)
     assert watcher.update(1, 0.5) is None and not watcher.collapsed  # never was above: not a collapse
+    assert watcher.update(2, 0.8) is None and watcher.update(3, 0.7) is None  # at it is not above it
     assert watcher.update(2, 0.9) is None
     message = watcher.update(3, 0.6)
     assert watcher.collapsed and "epoch 3" in message and "0.600" in message
@@ -279,3 +280,27 @@ def test_sample_monitor_montage_survives_a_resume(tmp_path):
     resumed.on_epoch_end(2)
     assert saved["images/evolution.png"][1] == (9, 4, 4)
     assert gans.montage_epochs(list(range(1, 101)), 5) == [1, 26, 51, 75, 100]
+
+
+def test_a_resumed_run_continues_with_its_buffer_optimizer_and_montage(train_digits, store, settings):
+    """Attempt 2 starts from attempt 1's checkpoint folder: the replay ring goes on where it was
+    (1,617 fakes an epoch through 200 slots: position 17, then 34), so do the optimizer's steps."""
+    from latentq.spec import build_spec
+    from latentq.worker.job import execute_run
+
+    params = {"replay_size": 200, "eval_every": 0, "eval_samples": 100}
+    first = train_digits("gan", epochs=1, batch_size=64, **params)
+    assert first["status"] == "succeeded", first["error"]
+    spec = build_spec(kind="train", recipe="gan", dataset="digits", epochs=2, batch_size=64,
+                      params={k: str(v) for k, v in params.items()})
+    run_id, _ = store.create_run(spec.model_dump(mode="json"))
+    shutil.copytree(settings.run_dir(first["id"]) / "checkpoints", settings.run_dir(run_id) / "checkpoints")
+    status = execute_run(run_id, settings)
+    assert status["status"] == "succeeded", status["error"]
+    assert status["resumed_from_epoch"] == 1
+    model = keras.models.load_model(settings.run_dir(run_id) / "model.keras")
+    assert int(model.replay.position) == 34 and int(model.replay.filled) == 200
+    assert int(model.d_optimizer.iterations) == 2 * 26
+    (montage,) = artifact_paths(status, "montage")
+    width, height = png_size(montage)
+    assert 3 * height < width < 5 * height  # two rows: epoch 1 (from attempt 1) and epoch 2
