@@ -495,8 +495,26 @@ def train_adversarial(ctx, build: Callable[..., GAN], sample_fn: SampleFn = gene
     ctx.save_grid("samples", "images/samples.png", sample_fn(model, grid_noise), cols=8)
     title = f"{ctx.spec.recipe} on {data.name}"
     ctx.save_curves("loss_curve", "plots/loss.png", ("d_loss", "g_loss", "val_loss"), title)
-    ctx.save_curves("quality_curve", "plots/quality.png", ("class_coverage", "class_kl", "fcd"), title)
+    save_epoch_curves(ctx, "quality_curve", "plots/fcd.png", ("fcd",), title)
+    save_epoch_curves(ctx, "quality_curve", "plots/coverage.png", ("class_coverage", "class_kl", "mode_collapse"),
+                      title)
     return model
+
+
+def save_epoch_curves(ctx, kind: str, rel: str, names: tuple[str, ...], title: str) -> None:
+    """Curves of metrics recorded at some epochs only (every eval_every), against their epochs."""
+    from latentq import pictures
+
+    series: dict[str, dict[int, float]] = {}
+    for metric in ctx.store.metrics(ctx.run_id):
+        if metric.name in names and metric.step > 0:
+            series.setdefault(metric.name, {})[metric.step] = metric.value
+    if not series:
+        return
+    steps = sorted({step for values in series.values() for step in values})
+    history = {name: [values.get(step, float("nan")) for step in steps] for name, values in series.items()}
+    pictures.save_curves(ctx.path(rel), history, title, steps=steps)
+    ctx.artifact(kind, rel)
 
 
 def train_gan(ctx) -> None:

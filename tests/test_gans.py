@@ -233,6 +233,7 @@ def test_recipe_trains_and_records(train_digits, store, settings, recipe, params
     width, height = png_size(montage)
     assert width > 3 * height  # 8 samples per row, 2 rows (one per epoch)
     assert artifact_paths(status, "model") and artifact_paths(status, "loss_curve")
+    assert sorted(p.name for p in artifact_paths(status, "quality_curve")) == ["coverage.png", "fcd.png"]
 
     checkpoint = keras.models.load_model(settings.run_dir(status["id"]) / "checkpoints" / "latest.keras")
     assert int(checkpoint.d_optimizer.iterations) == 2 * int(np.ceil(1617 / 64))  # digits' training split
