@@ -103,7 +103,11 @@ class EqualizedGANParams(RecipeParams):
     eval_samples: int = Field(1000, ge=10, le=100_000, description="generated images per evaluation")
     collapse_threshold: float = Field(0.7, ge=0, le=1,
                                       description="mode-collapse alarm when class_coverage falls below this after "
-                                                  "having been at or above it")
+                                                  "having been above it")
+    steps_per_execution: int = Field(1, ge=1, le=10_000,
+                                     description="train steps (batches) per call of the compiled function: fewer "
+                                                 "Python round trips; stop and checkpoint checks every N batches")
+    jit_compile: Literal["auto", "on", "off"] = Field("auto", description="XLA compilation (auto: on GPUs only)")
 
 
 class ProGANParams(EqualizedGANParams):
