@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 
 import latentq.models  # noqa: F401  (registers the custom objects)
-from latentq.models import gans, progan
+from latentq.models import progan
 from latentq.models.progan import Frame, GrowthPlan, ProGAN
-from latentq.recipes.gans import ProGANParams
 from tests.conftest import artifact_paths, cli
 
 GAN_METRICS = ("loss", "val_loss", "d_loss", "g_loss", "d_real_accuracy", "d_fake_accuracy")
