@@ -83,7 +83,8 @@ class ReplayBuffer(keras.layers.Layer):
         self.capacity = _positive_int("capacity", capacity)
         shape = tuple(image_shape) if isinstance(image_shape, (list, tuple)) else None
         if not shape or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
-            raise ValueError(f"`image_shape` must be a tuple of positive integers. Received: image_shape={image_shape!r}")
+            raise ValueError("`image_shape` must be a tuple of positive integers. "
+                             f"Received: image_shape={image_shape!r}")
         self.image_shape = shape
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 <= fraction <= 1.0:
             raise ValueError(f"`fraction` must be a number in [0, 1]. Received: fraction={fraction!r}")

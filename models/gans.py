@@ -451,7 +451,8 @@ def build_dcgan(params, shape: tuple[int, ...], seed: Optional[int] = None) -> G
     g_layers.append(keras.layers.Conv2DTranspose(channels, k, strides=2, padding="same", activation="tanh"))
     over_h, over_w = sh * 2**n - height, sw * 2**n - width
     if over_h or over_w:
-        g_layers.append(keras.layers.Cropping2D(((over_h // 2, over_h - over_h // 2), (over_w // 2, over_w - over_w // 2))))
+        crop = ((over_h // 2, over_h - over_h // 2), (over_w // 2, over_w - over_w // 2))
+        g_layers.append(keras.layers.Cropping2D(crop))
     g_layers += [keras.layers.Rescaling(0.5, offset=0.5, name="to_unit_range"), keras.layers.Reshape(shape)]
     generator = keras.Sequential(g_layers, name="generator")
 

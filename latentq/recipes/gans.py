@@ -24,7 +24,8 @@ class AdversarialParams(RecipeParams):
                              description="experience replay: buffer of past fakes, in images (0: off)")
     replay_fraction: float = Field(0.5, ge=0, le=1,
                                    description="share of the discriminator's fakes drawn from the replay buffer")
-    minibatch_discrimination: bool = Field(False, description="add a minibatch-discrimination layer to the discriminator")
+    minibatch_discrimination: bool = Field(False,
+                                           description="add a minibatch-discrimination layer to the discriminator")
     mbd_kernels: int = Field(16, ge=1, le=512, description="minibatch discrimination: number of kernels")
     mbd_kernel_dim: int = Field(8, ge=1, le=256, description="minibatch discrimination: size of each kernel")
     eval_every: int = Field(1, ge=0, le=100_000,
