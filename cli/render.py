@@ -35,13 +35,14 @@ def status_table(statuses: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
-    for col in ("id", "status", "recipe", "dataset", "epoch", "loss", "val_loss", "attempts", "created"):
-        table.add_column(col)
+    for col in ("id", "status", "recipe", "epoch", "loss", "val_loss", "created"):
+        table.add_column(col, no_wrap=True)  # ids are what people copy: never cut them
+    table.add_column("dataset", overflow="ellipsis")
     for s in statuses:
         m = s["metrics"]
-        table.add_row(s["id"], s["status"], s["recipe"], s["dataset"], f"{s['epoch']}/{s['epochs']}",
-                      _fmt(m.get("loss", m.get("g_loss"))), _fmt(m.get("val_loss")), str(s["attempts"]),
-                      (s["created_at"] or "")[:19].replace("T", " "))
+        table.add_row(s["id"], s["status"], s["recipe"], f"{s['epoch']}/{s['epochs']}",
+                      _fmt(m.get("loss", m.get("g_loss"))), _fmt(m.get("val_loss")),
+                      (s["created_at"] or "")[5:16].replace("T", " "), s["dataset"])
     _console().print(table)
 
 
