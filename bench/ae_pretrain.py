@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=3)
     parser.add_argument("--classifier-epochs", type=int, default=100)
     parser.add_argument("--classifier-lr", type=float, default=1e-3)
-    parser.add_argument("--freeze", choices=["yes", "no", "both"], default="both")
+    parser.add_argument("--freeze", choices=["yes", "no", "both"], default="no")
     parser.add_argument("--hidden", type=int, default=100)
     parser.add_argument("--codings", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -65,7 +65,11 @@ def main() -> None:
                 acc = clf.evaluate(data.x_val, data.y_val, verbose=0, return_dict=True)["accuracy"]
                 results.setdefault(name, []).append(float(acc))
         line = "  ".join(f"{k}={np.mean(v):.3f}±{np.std(v):.3f}" for k, v in results.items())
-        print(f"labels={n:5d}  {line}", flush=True)
+        gains = "  ".join(
+            f"gain({k})={np.mean(np.subtract(v, results['scratch'])):+.3f} "
+            f"[{sum(a > b for a, b in zip(v, results['scratch']))}/{len(v)} draws better]"
+            for k, v in results.items() if k != "scratch")
+        print(f"labels={n:5d}  {line}  {gains}", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ reporting shared by all of them (`train_autoencoder`, `finish_autoencoder`)."""
 from __future__ import annotations
 
 import math
+import time
 from typing import Callable, Optional, Sequence
 
 import keras
@@ -434,11 +435,14 @@ def greedy_units(hidden: int, codings: int, phases: int) -> list[int]:
     return [max(1, int(round(hidden * (codings / hidden) ** (i / (phases - 1))))) for i in range(phases)]
 
 
-def _fit_phase(ctx, model: keras.Model, x, y, validation_data, callback: PhaseCallback, epochs: int,
-               batch_size: Optional[int] = None) -> None:
-    model.fit(x, y, validation_data=validation_data, epochs=epochs, batch_size=batch_size or ctx.spec.batch_size,
+def _fit_phase(ctx, model: keras.Model, x, y, validation_data, callback: PhaseCallback, epochs: int) -> float:
+    """model.fit for one phase; returns its wall time."""
+    start = time.perf_counter()
+    model.fit(x, y, validation_data=validation_data, epochs=epochs, batch_size=ctx.spec.batch_size,
               shuffle=True, callbacks=[callback], verbose=0)
+    seconds = time.perf_counter() - start
     ctx.raise_if_stopped()
+    return seconds
 
 
 def train_greedy_ae(ctx) -> None:
@@ -452,11 +456,10 @@ def train_greedy_ae(ctx) -> None:
     shape = data.sample_shape
     size = int(np.prod(shape))
     units = greedy_units(params.hidden, params.codings, params.phases)
-    if ctx.checkpoint_state():
-        ctx.event("info", "greedy-ae keeps no checkpoints: this attempt restarts its phases")
     encoders: list[keras.layers.Dense] = []
     decoders: list[keras.layers.Dense] = []
     x_train, x_val = data.x_train, data.x_val
+    seconds = 0.0
     for phase, n in enumerate(units, start=1):
         ctx.event("info", f"phase {phase}/{len(units)}: shallow AE {x_train.shape[1:]} -> {n} units")
         enc = keras.layers.Dense(n, activation="selu", name=f"encoder_{phase}")
@@ -474,7 +477,7 @@ def train_greedy_ae(ctx) -> None:
         done_before = (phase - 1) * epochs
         callback = PhaseCallback(ctx, f"phase{phase}_",
                                  on_epoch=lambda e, base=done_before: ctx.progress((base + e) // len(units)))
-        _fit_phase(ctx, shallow, x_train, x_train, (x_val, x_val), callback, epochs)
+        seconds += _fit_phase(ctx, shallow, x_train, x_train, (x_val, x_val), callback, epochs)
         history = ctx.history(f"phase{phase}_loss", f"phase{phase}_val_loss")
         last = {k: v[-1] for k, v in history.items()}
         ctx.event("info", f"phase {phase} done: " + ", ".join(f"{k}={v:.4g}" for k, v in last.items()))
@@ -489,9 +492,11 @@ def train_greedy_ae(ctx) -> None:
     model = stack_greedy(shape, encoders, decoders)
     model.compile(optimizer=training.make_optimizer(params.optimizer, params.learning_rate),
                   loss="binary_crossentropy", metrics=[keras.metrics.MeanSquaredError(name="mse")])
+    model.optimizer.build(model.trainable_variables)  # saved with its slots, so it loads without warnings
     train_scores = model.evaluate(data.x_train, data.x_train, batch_size=256, verbose=0, return_dict=True)
     val_scores = model.evaluate(data.x_val, data.x_val, batch_size=256, verbose=0, return_dict=True)
-    ctx.record(0, params=training.count_params(model))
+    ctx.record(0, params=training.count_params(model), train_seconds=seconds,
+               samples_per_second=len(data.x_train) * epochs * len(units) / max(seconds, 1e-9))
     ctx.record(epochs, loss=train_scores["loss"], mse=train_scores["mse"], val_loss=val_scores["loss"])
     ctx.progress(epochs)
     curves = tuple(f"phase{p}_{k}" for p in range(1, len(units) + 1) for k in ("loss", "val_loss"))
@@ -540,13 +545,18 @@ def balanced_indices(y: np.ndarray, n: int, num_classes: int, seed: int) -> np.n
 def make_classifier(encoder: keras.Model, num_classes: int, pretrained: bool, freeze: bool,
                     name: str) -> keras.Model:
     """The encoder's architecture plus a softmax head: with the encoder's trained weights
-    (pretrained, optionally frozen) or freshly initialised (scratch)."""
+    (pretrained, optionally frozen) or freshly initialised (scratch).
+
+    The head's kernel starts at zero (both ways, so the two classifiers stay the same
+    model): the first updates then train the head instead of pushing a random head's
+    gradients into the pretrained encoder, which measurably distorts its features
+    (bench/ae_pretrain.py: with a random head, fine-tuning lost to scratch)."""
     body = keras.models.clone_model(encoder)
     if pretrained:
         body.set_weights(encoder.get_weights())
         body.trainable = not freeze
-    return keras.Sequential([body, keras.layers.Flatten(),
-                             keras.layers.Dense(num_classes, activation="softmax", name="head")], name=name)
+    head = keras.layers.Dense(num_classes, activation="softmax", kernel_initializer="zeros", name="head")
+    return keras.Sequential([body, keras.layers.Flatten(), head], name=name)
 
 
 def fit_classifier(encoder: keras.Model, num_classes: int, x: np.ndarray, y: np.ndarray, *, pretrained: bool,

@@ -105,7 +105,7 @@ class PretrainClassifierParams(StackedAEParams):
                         description="labelled training images for the classifiers (balanced across classes)")
     classifier_epochs: int = Field(100, ge=1, le=10_000, description="epochs of each classifier's training")
     classifier_learning_rate: float = Field(1e-3, gt=0, le=10, description="learning rate of the classifiers")
-    freeze: bool = Field(True, description="keep the pretrained encoder frozen (false: fine-tune it too)")
+    freeze: bool = Field(False, description="keep the pretrained encoder frozen (default: fine-tune it with the head)")
 
 
 _AE_RECIPES = (
