@@ -166,16 +166,20 @@ def sequence_shape(shape: tuple[int, ...]) -> tuple[int, int]:
 
 
 def build_recurrent_ae(params, shape: tuple[int, ...], mean: Optional[np.ndarray] = None) -> keras.Model:
-    """The notes' recurrent AE. The encoder takes sequences of any length (input shape
-    (None, features)); the decoder repeats the codings over the training length.
+    """The notes' recurrent AE. The encoder reads a sample as a sequence along its first axis
+    and takes sequences of any length: its input is (None, *shape[1:]) (grey images: rows of
+    W pixels; colour: rows of W*C values; vectors: one value per step). The decoder repeats
+    the codings over the training length and reshapes its output to the sample shape.
 
     `mean` (the mean training sample), when given, initialises the output layer's bias to
     the logit of each feature's mean: the model starts from the mean-image prediction
     instead of having to learn it first. Without this the LSTMs saturate while learning the
     mean and stay on that plateau for ~6 epochs of mnist-5k."""
     steps, features = sequence_shape(shape)
-    encoder = keras.Sequential([
-        keras.Input((None, features)),
+    encoder_layers: list = [keras.Input((None, *shape[1:]))]
+    if len(shape) != 2:
+        encoder_layers.append(keras.layers.Reshape((-1, features), name="as_sequence"))
+    encoder = keras.Sequential(encoder_layers + [
         keras.layers.LSTM(params.hidden, return_sequences=True),
         keras.layers.LSTM(params.codings),
     ], name="encoder")
@@ -185,17 +189,12 @@ def build_recurrent_ae(params, shape: tuple[int, ...], mean: Optional[np.ndarray
         keras.layers.RepeatVector(steps),
         keras.layers.LSTM(params.hidden, return_sequences=True),
         keras.layers.TimeDistributed(output),
+        keras.layers.Reshape(shape, name="as_sample"),
     ], name="decoder")
     if mean is not None:
         per_feature = np.clip(np.asarray(mean, dtype=np.float64).reshape(steps, features).mean(axis=0), 1e-3, 1 - 1e-3)
         output.bias.assign(np.log(per_feature / (1 - per_feature)).astype(np.float32))
-    return keras.Sequential([
-        keras.Input(shape),
-        keras.layers.Reshape((steps, features), name="as_sequence"),
-        encoder,
-        decoder,
-        keras.layers.Reshape(shape, name="as_sample"),
-    ], name="recurrent_ae")
+    return keras.Sequential([keras.Input(shape), encoder, decoder], name="recurrent_ae")
 
 
 # ---- callbacks -----------------------------------------------------------------------------

@@ -112,9 +112,23 @@ def test_recurrent_ae_encodes_sequences_of_any_length(train, store):
     model = check_ae_run(status)
     loss = _epoch_values(store, status["id"], "loss")
     assert loss[1] < loss[0]
-    encoder = model.get_layer("encoder")
-    for steps in (5, 8, 20):
+    assert status["metrics"]["val_mse"] < status["metrics"]["baseline_mse"]
+    encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
+    for steps in (5, 8, 20):  # rows of 8 pixels, any number of them
         assert encoder.predict(np.random.rand(3, steps, 8).astype("float32"), verbose=0).shape == (3, 4)
+    x = np.random.rand(3, 8, 8).astype("float32")  # what generation's --reconstruct does
+    assert keras.ops.convert_to_numpy(decoder(encoder(x))).shape == (3, 8, 8)
+
+
+def test_recurrent_ae_on_plain_sequences(train, tmp_path):
+    path = tmp_path / "waves.npz"
+    t = np.linspace(0, 2 * np.pi, 24)
+    phase = np.random.default_rng(0).random((150, 1)) * 2 * np.pi
+    np.savez(path, x=(0.5 + 0.4 * np.sin(t + phase)).astype("float32"))
+    status = train("recurrent-ae", dataset=f"npz:{path}", epochs=2, learning_rate=0.01, **SMALL)
+    model = check_ae_run(status, pictures=("loss_curve",))
+    encoder = model.get_layer("encoder")
+    assert encoder.predict(np.random.rand(2, 40).astype("float32"), verbose=0).shape == (2, 4)
 
 
 @pytest.mark.parametrize("noise", ["gaussian", "dropout"])
