@@ -43,10 +43,14 @@ class RecipeInfo:
     can: frozenset[str] = field(default_factory=frozenset)
 
     def param_table(self) -> list[dict[str, Any]]:
-        """One row per parameter (the recipe's own first): name, type, default, bounds, help."""
-        own = [n for n in self.params.model_fields if n not in RecipeParams.model_fields]
+        """One row per parameter (the recipe's own first, shared ones last): name, type, default, bounds, help."""
+        mro = [c for c in self.params.__mro__ if issubclass(c, RecipeParams)]
+
+        def generality(name: str) -> int:  # where a field was first declared: specific first
+            return max(i for i, c in enumerate(mro) if name in c.__dict__.get("__annotations__", {}))
+
         rows = []
-        for name in own + list(RecipeParams.model_fields):
+        for name in sorted(self.params.model_fields, key=generality):
             info = self.params.model_fields[name]
             bounds = []
             for meta in info.metadata:

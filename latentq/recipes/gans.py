@@ -11,7 +11,22 @@ from latentq.recipes.catalog import RecipeInfo, RecipeParams, register
 Optimizer = Literal["sgd", "adam", "rmsprop", "nadam"]
 
 
-class AdversarialParams(RecipeParams):
+class GANRunParams(RecipeParams):
+    """How every GAN run is watched and stepped, whatever its networks."""
+
+    eval_every: int = Field(1, ge=0, le=100_000,
+                            description="fcd / class_coverage / class_kl every K epochs (0: after the last only)")
+    eval_samples: int = Field(1000, ge=10, le=100_000, description="generated images per evaluation")
+    collapse_threshold: float = Field(0.7, ge=0, le=1,
+                                      description="mode-collapse alarm when class_coverage falls below this after "
+                                                  "having been above it")
+    steps_per_execution: int = Field(1, ge=1, le=10_000,
+                                     description="train steps (batches) per call of the compiled function: fewer "
+                                                 "Python round trips; stop and checkpoint checks every N batches")
+    jit_compile: Literal["auto", "on", "off"] = Field("auto", description="XLA compilation (auto: on GPUs only)")
+
+
+class AdversarialParams(GANRunParams):
     """What every GAN recipe takes: optimizers, the notes' two remedies, and how it is watched.
     The batch size is the job's own --batch-size."""
 
@@ -28,16 +43,6 @@ class AdversarialParams(RecipeParams):
                                            description="add a minibatch-discrimination layer to the discriminator")
     mbd_kernels: int = Field(16, ge=1, le=512, description="minibatch discrimination: number of kernels")
     mbd_kernel_dim: int = Field(8, ge=1, le=256, description="minibatch discrimination: size of each kernel")
-    eval_every: int = Field(1, ge=0, le=100_000,
-                            description="fcd / class_coverage / class_kl every K epochs (0: after the last only)")
-    eval_samples: int = Field(1000, ge=10, le=100_000, description="generated images per evaluation")
-    collapse_threshold: float = Field(0.7, ge=0, le=1,
-                                      description="mode-collapse alarm when class_coverage falls below this after "
-                                                  "having been above it")
-    steps_per_execution: int = Field(1, ge=1, le=10_000,
-                                     description="train steps (batches) per call of the compiled function: fewer "
-                                                 "Python round trips; stop and checkpoint checks every N batches")
-    jit_compile: Literal["auto", "on", "off"] = Field("auto", description="XLA compilation (auto: on GPUs only)")
 
 
 class DenseGANParams(AdversarialParams):
@@ -87,7 +92,7 @@ register(
 from pydantic import field_validator  # noqa: E402  (this section's own import, kept beside it)
 
 
-class EqualizedGANParams(RecipeParams):
+class EqualizedGANParams(GANRunParams):
     """What ProGAN and StyleGAN share: equalized-learning-rate networks whose filters halve as the
     resolution doubles, Adam with beta_1 = 0 as in the papers, and the GAN monitors."""
 
@@ -99,16 +104,6 @@ class EqualizedGANParams(RecipeParams):
     filters: int = Field(64, ge=1, le=1024,
                          description="filters of the 4x4 and 8x8 blocks, halved with each doubling after that "
                                      "(never below 8)")
-    eval_every: int = Field(1, ge=0, le=100_000,
-                            description="fcd / class_coverage / class_kl every K epochs (0: after the last only)")
-    eval_samples: int = Field(1000, ge=10, le=100_000, description="generated images per evaluation")
-    collapse_threshold: float = Field(0.7, ge=0, le=1,
-                                      description="mode-collapse alarm when class_coverage falls below this after "
-                                                  "having been above it")
-    steps_per_execution: int = Field(1, ge=1, le=10_000,
-                                     description="train steps (batches) per call of the compiled function: fewer "
-                                                 "Python round trips; stop and checkpoint checks every N batches")
-    jit_compile: Literal["auto", "on", "off"] = Field("auto", description="XLA compilation (auto: on GPUs only)")
 
 
 class ProGANParams(EqualizedGANParams):
