@@ -5,9 +5,12 @@ and the task imports the model code only when it trains."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from celery import Celery, signals
 
 from latentq.settings import Settings, load_settings
+
 
 def make_app(settings: Settings) -> Celery:
     app = Celery("latentq", broker=settings.broker_url, include=["latentq.worker.tasks"])
@@ -34,7 +37,16 @@ def make_app(settings: Settings) -> Celery:
     return app
 
 
+# The app `celery -A latentq.worker.app worker` runs, configured from the worker's environment.
 app = make_app(load_settings())
+
+
+_producer = lru_cache(maxsize=8)(make_app)
+
+
+def producer_app() -> Celery:
+    """An app for sending, bound to the settings of *now* (not of import time)."""
+    return _producer(load_settings())
 
 
 def redis_priority(priority: int) -> int:
@@ -48,10 +60,10 @@ def enqueue(run_id: str, queue: str, priority: int) -> None:
     from latentq.settings import mask_url
 
     try:
-        app.send_task("latentq.run_job", args=[run_id], queue=queue, priority=redis_priority(priority),
-                      retry=False)
+        producer_app().send_task("latentq.run_job", args=[run_id], queue=queue,
+                                 priority=redis_priority(priority), retry=False)
     except Exception as exc:  # kombu's connection errors vary by transport
-        raise Unavailable(f"cannot reach the broker {mask_url(app.conf.broker_url)}: {exc}") from None
+        raise Unavailable(f"cannot reach the broker {mask_url(load_settings().broker_url)}: {exc}") from None
 
 
 def ping_broker(timeout: float = 3.0) -> None:
@@ -60,10 +72,10 @@ def ping_broker(timeout: float = 3.0) -> None:
     from latentq.settings import mask_url
 
     try:
-        with app.connection_for_write() as conn:
+        with producer_app().connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout)
     except Exception as exc:
-        raise Unavailable(f"cannot reach the broker {mask_url(app.conf.broker_url)}: {exc}") from None
+        raise Unavailable(f"cannot reach the broker {mask_url(load_settings().broker_url)}: {exc}") from None
 
 
 @signals.worker_shutting_down.connect
