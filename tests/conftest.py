@@ -72,6 +72,25 @@ def train(store, settings):
     return lambda recipe, **kw: run_job(store, settings, recipe, **kw)
 
 
+@pytest.fixture(scope="session")
+def quality_cache(tmp_path_factory) -> Path:
+    """The digits quality classifier, trained once per test session."""
+    from latentq.models import quality
+
+    cache = tmp_path_factory.mktemp("quality-cache")
+    quality.classifier_for("digits", cache)
+    return cache
+
+
+@pytest.fixture
+def train_digits(train, lq_home, quality_cache):
+    """train(...) on digits, with the cached quality classifier copied into LATENTQ_HOME."""
+    import shutil
+
+    shutil.copytree(quality_cache, lq_home / "cache", dirs_exist_ok=True)
+    return lambda recipe, **kw: train(recipe, dataset="digits", **kw)
+
+
 def artifact_paths(status: dict[str, Any], kind: str) -> list[Path]:
     return [Path(a["path"]) for a in status["artifacts"] if a["kind"] == kind]
 

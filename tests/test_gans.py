@@ -178,22 +178,6 @@ def test_quality_monitor_on_unlabelled_data_says_so_once(monkeypatch):
 # ---- whole runs through the job function ---------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def quality_cache(tmp_path_factory) -> Path:
-    """The digits quality classifier, trained once for this module's runs."""
-    from latentq.models import quality
-
-    cache = tmp_path_factory.mktemp("cache")
-    quality.classifier_for("digits", cache)
-    return cache
-
-
-@pytest.fixture
-def train_digits(train, lq_home, quality_cache):
-    shutil.copytree(quality_cache, lq_home / "cache", dirs_exist_ok=True)
-    return lambda recipe, **kw: train(recipe, dataset="digits", **kw)
-
-
 def png_size(path: Path) -> tuple[int, int]:
     from PIL import Image
 

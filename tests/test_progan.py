@@ -151,21 +151,6 @@ def test_saved_mid_fade_it_reloads_at_its_stage_and_goes_on(tmp_path):
 # ---- whole runs ----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def quality_cache(tmp_path_factory) -> Path:
-    from latentq.models import quality
-
-    cache = tmp_path_factory.mktemp("cache")
-    quality.classifier_for("digits", cache)
-    return cache
-
-
-@pytest.fixture
-def train_digits(train, lq_home, quality_cache):
-    shutil.copytree(quality_cache, lq_home / "cache", dirs_exist_ok=True)
-    return lambda recipe, **kw: train(recipe, dataset="digits", **kw)
-
-
 SMALL = dict(filters=4, codings=8, eval_samples=200)
 
 

@@ -122,15 +122,6 @@ def test_training_with_mixing_saves_loads_and_goes_on(tmp_path):
 # ---- a whole run ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def quality_cache(tmp_path_factory) -> Path:
-    from latentq.models import quality
-
-    cache = tmp_path_factory.mktemp("cache")
-    quality.classifier_for("digits", cache)
-    return cache
-
-
 def png_size(path: Path) -> tuple[int, int]:
     from PIL import Image
 
