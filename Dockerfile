@@ -3,7 +3,7 @@ FROM python:3.11-slim
 ARG EXTRAS=""
 WORKDIR /app
 COPY pyproject.toml README.md ./
-COPY latentq latentq
+COPY core core
 COPY cli cli
 COPY worker worker
 COPY models models
