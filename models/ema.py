@@ -33,7 +33,8 @@ class WeightAverage(keras.layers.Layer):
     """Shadow weights of one network; `update` moves them towards its current weights."""
 
     def __init__(self, half_life_images: float = 10_000.0, rampup: Optional[float] = 0.05, **kwargs):
-        super().__init__(trainable=False, **kwargs)
+        kwargs["trainable"] = False  # also when from_config passes it back
+        super().__init__(**kwargs)
         if isinstance(half_life_images, bool) or not isinstance(half_life_images, (int, float)) \
                 or not half_life_images > 0:
             raise ValueError(f"`half_life_images` must be a number > 0. Received: half_life_images={half_life_images!r}")

@@ -145,3 +145,9 @@ def test_bad_arguments_say_what_was_received():
     ema = WeightAverage().track(tiny_network())
     with pytest.raises(ValueError, match="already tracks"):
         ema.track(tiny_network("another"))
+
+
+def test_the_layer_config_round_trips():
+    ema = WeightAverage(half_life_images=123.0, rampup=None, name="g_ema")
+    again = WeightAverage.from_config(ema.get_config())
+    assert (again.half_life_images, again.rampup, again.name, again.trainable) == (123.0, None, "g_ema", False)
