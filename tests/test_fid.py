@@ -37,6 +37,7 @@ def test_images_get_three_channels_and_the_reference_size_in_minus_one_to_one():
         fid.prepare(np.zeros((2, 8, 8, 2), np.float32))
 
 
+@pytest.mark.slow  # a 299x299 Inception-v3 on a CPU: about a minute here
 def test_the_pipeline_with_random_inception_weights_gives_a_finite_distance():
     keras.utils.set_random_seed(0)
     model = fid.build_inception(weights=None)
