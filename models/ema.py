@@ -21,11 +21,22 @@ Use:
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence, Union
 
 import keras
 import numpy as np
 from keras import ops
+
+
+Source = Union[keras.Model, Sequence]  # a network, or a fixed list of its variables
+
+
+def _weights(source: Source) -> list:
+    return list(source.weights) if isinstance(source, keras.Model) else list(source)
+
+
+def _name(source: Source) -> str:
+    return source.name if isinstance(source, keras.Model) else f"{len(source)} variables"
 
 
 @keras.saving.register_keras_serializable(package="latentq")
@@ -52,13 +63,19 @@ class WeightAverage(keras.layers.Layer):
 
     # -- setup --------------------------------------------------------------------------------
 
-    def track(self, network: keras.Model) -> "WeightAverage":
-        """Create the shadow variables, initialised to the network's current weights."""
+    def track(self, network: Source) -> "WeightAverage":
+        """Create the shadow variables, initialised to the network's current weights.
+
+        `network`: a keras Model, or a fixed list of variables (ProGAN: the weights of all its
+        generator blocks, which stay the same while the wired "generator" model changes)."""
         if self.shadows:
             raise ValueError(f"{self.name} already tracks {len(self.shadows)} weights. Received: another network "
-                             f"{network.name!r}")
-        trainable = {id(v) for v in network.trainable_weights}
-        for i, weight in enumerate(network.weights):
+                             f"{_name(network)!r}")
+        if isinstance(network, keras.Model):
+            trainable = {id(v) for v in network.trainable_weights}
+        else:
+            trainable = {id(v) for v in network if v.trainable}
+        for i, weight in enumerate(_weights(network)):
             self._averaged.append(id(weight) in trainable)
             self.shadows.append(self.add_weight(
                 shape=tuple(weight.shape), dtype=weight.dtype, trainable=False, name=f"shadow_{i}",
@@ -66,11 +83,11 @@ class WeightAverage(keras.layers.Layer):
         self.built = True
         return self
 
-    def _check(self, network: keras.Model) -> list:
-        weights = network.weights
+    def _check(self, network: Source) -> list:
+        weights = _weights(network)
         if len(weights) != len(self.shadows):
-            raise ValueError(f"{self.name} tracks {len(self.shadows)} weights, {network.name!r} has {len(weights)}. "
-                             f"Received: network={network.name!r}")
+            raise ValueError(f"{self.name} tracks {len(self.shadows)} weights, {_name(network)!r} has {len(weights)}. "
+                             f"Received: network={_name(network)!r}")
         return weights
 
     # -- the average ---------------------------------------------------------------------------
@@ -83,7 +100,7 @@ class WeightAverage(keras.layers.Layer):
         batch = ops.cast(batch_size, "float32")
         return ops.where(half_life > 0, ops.power(0.5, batch / ops.maximum(half_life, 1e-8)), 0.0)
 
-    def update(self, network: keras.Model, batch_size) -> None:
+    def update(self, network: Source, batch_size) -> None:
         """One step of the average after a generator update on `batch_size` images (graph-safe)."""
         beta = self.decay(batch_size)
         for shadow, weight, averaged in zip(self.shadows, self._check(network), self._averaged):
@@ -94,7 +111,7 @@ class WeightAverage(keras.layers.Layer):
                 shadow.assign(current)
         self.images_seen.assign_add(ops.cast(batch_size, "float32"))
 
-    def reset_to(self, network: keras.Model) -> None:
+    def reset_to(self, network: Source) -> None:
         """Restart the average from the network's current weights (images_seen back to 0)."""
         for shadow, weight in zip(self.shadows, self._check(network)):
             shadow.assign(weight)
@@ -102,7 +119,7 @@ class WeightAverage(keras.layers.Layer):
 
     # -- using the averaged weights -------------------------------------------------------------
 
-    def copy_to(self, network: keras.Model) -> keras.Model:
+    def copy_to(self, network: Source) -> Source:
         """Write the averaged weights into `network` (a copy of the tracked one, for sampling/saving)."""
         for weight, shadow in zip(self._check(network), self.shadows):
             weight.assign(shadow)
@@ -113,14 +130,14 @@ class WeightAverage(keras.layers.Layer):
         return self.copy_to(keras.models.clone_model(network))
 
     @contextlib.contextmanager
-    def swapped_into(self, network: keras.Model) -> Iterator[keras.Model]:
+    def swapped_into(self, network: Source) -> Iterator[Source]:
         """The tracked network with the averaged weights inside the block, its own weights after."""
         saved = [np.array(ops.convert_to_numpy(w)) for w in self._check(network)]
         self.copy_to(network)
         try:
             yield network
         finally:
-            for weight, value in zip(network.weights, saved):
+            for weight, value in zip(_weights(network), saved):
                 weight.assign(value)
 
 

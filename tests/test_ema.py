@@ -151,3 +151,23 @@ def test_the_layer_config_round_trips():
     ema = WeightAverage(half_life_images=123.0, rampup=None, name="g_ema")
     again = WeightAverage.from_config(ema.get_config())
     assert (again.half_life_images, again.rampup, again.name, again.trainable) == (123.0, None, "g_ema", False)
+
+
+def test_a_fixed_list_of_variables_can_be_tracked_instead_of_a_network():
+    """ProGAN re-wires its generator per stage: the average follows all blocks' variables."""
+    rng = np.random.default_rng(3)
+    a, b = tiny_network("block_a"), tiny_network("block_b")
+    variables = [*a.weights, *b.weights]
+    ema = WeightAverage(half_life_images=16.0, rampup=None).track(variables)
+    before = [np.array(ops.convert_to_numpy(v)) for v in variables]
+    perturb(a, rng)
+    ema.update(variables, 16)  # beta = 0.5
+    kernel = a.get_layer("dense").kernel
+    i = next(i for i, v in enumerate(variables) if v is kernel)
+    np.testing.assert_allclose(ops.convert_to_numpy(ema.shadows[i]),
+                               (before[i] + ops.convert_to_numpy(kernel)) / 2, rtol=1e-5)
+    moving = a.get_layer("bn").moving_mean
+    j = next(j for j, v in enumerate(variables) if v is moving)
+    np.testing.assert_allclose(ops.convert_to_numpy(ema.shadows[j]), ops.convert_to_numpy(moving))  # copied
+    with pytest.raises(ValueError, match="Received: network='6 variables'"):
+        ema.update(a.weights, 16)
