@@ -146,3 +146,27 @@ def half_life_from_decay(decay: float, batch_size: int) -> float:
     if not 0 < decay < 1:
         raise ValueError(f"an EMA decay must lie in (0, 1). Received: decay={decay!r}")
     return float(batch_size * np.log(0.5) / np.log(decay))
+
+
+def recalibrate_batch_norm(network: keras.Model, inputs) -> keras.Model:
+    """Re-measure the network's batch-norm statistics on `inputs` (e.g. 1,000 fixed codings).
+
+    An averaged generator carries the raw generator's running statistics, which belong to other
+    weights; measured again on its own activations they fit (DCGAN probe of issue 12: fcd 34.4
+    -> 32.2 at epoch 2 of mnist-5k). Call it on a copy (`averaged_copy`), not on the trained one."""
+    layers = [layer for layer in _walk(network) if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in layers]
+    try:
+        for layer in layers:
+            layer.momentum = 0.0  # moving statistic = this batch's statistic
+        network(inputs, training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+    return network
+
+
+def _walk(layer) -> Iterator:
+    yield layer
+    for sub in getattr(layer, "layers", ()):  # nested models (DCGAN's generator inside the GAN)
+        yield from _walk(sub)

@@ -171,3 +171,16 @@ def test_a_fixed_list_of_variables_can_be_tracked_instead_of_a_network():
     np.testing.assert_allclose(ops.convert_to_numpy(ema.shadows[j]), ops.convert_to_numpy(moving))  # copied
     with pytest.raises(ValueError, match="Received: network='6 variables'"):
         ema.update(a.weights, 16)
+
+
+def test_batch_norm_statistics_are_measured_again_on_the_given_inputs():
+    from latentq.models.ema import recalibrate_batch_norm
+
+    network = tiny_network()
+    x = np.random.default_rng(4).standard_normal((50, 3)).astype(np.float32)
+    recalibrate_batch_norm(network, x)
+    bn, dense = network.get_layer("bn"), network.get_layer("dense")
+    pre = ops.convert_to_numpy(dense(x))
+    np.testing.assert_allclose(ops.convert_to_numpy(bn.moving_mean), pre.mean(0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(ops.convert_to_numpy(bn.moving_variance), pre.var(0), rtol=1e-3, atol=1e-6)
+    assert bn.momentum == 0.99
