@@ -12,6 +12,11 @@ trained once per labelled dataset (on the dataset's own fixed split with seed 0)
 - `class_kl`: KL(p || uniform) of the predicted class histogram p (0 = balanced, log K = one class).
 - `mean_confidence`: the classifier's mean top probability on the samples (blurry or
   nonsensical samples get low confidence).
+- `precision` / `recall` (Kynkäänniemi et al. 2019): the share of samples inside the manifold
+  of real features (fidelity), and of real images inside the manifold of the samples'
+  features (diversity); each manifold is the union of balls reaching every point's k-th
+  nearest neighbour (k = PR_K). Both in [0, 1], higher is better; a collapsed generator keeps
+  its precision and loses its recall.
 
 The numbers depend on the classifier, hence on the dataset: they compare runs on the same
 dataset only. `classifier_accuracy` (its validation accuracy) is recorded beside them.
@@ -44,7 +49,9 @@ FEATURES = 64
 MAX_TRAIN = 30_000  # classifier training images (a large dataset is subsampled)
 TRAIN_STEPS = 20_000  # samples seen in training: about 5 epochs of mnist-5k, 13 of digits
 MAX_REFERENCE = 10_000  # real validation images used for the reference statistics
-METRICS = ("fcd", "class_coverage", "class_kl", "mean_confidence")
+MAX_PR_REFERENCE = 5_000  # real features kept for precision / recall (a k-NN needs the points)
+PR_K = 3
+METRICS = ("fcd", "class_coverage", "class_kl", "mean_confidence", "precision", "recall")
 
 _loaded: dict[tuple[str, float], "QualityClassifier"] = {}
 
@@ -61,13 +68,21 @@ class QualityClassifier:
 
     def reference(self, seed: int = 0) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
         """(mean, covariance, sample shape) of the features of real validation images (split seed 0)."""
+        return (*self._reference_for(seed)["stats"], self._reference["shape"])
+
+    def reference_features(self, seed: int = 0) -> np.ndarray:
+        """At most MAX_PR_REFERENCE of those real features (for precision / recall)."""
+        return self._reference_for(seed)["features"]
+
+    def _reference_for(self, seed: int) -> dict:
         if self._reference is None or self._reference["seed"] != seed:
             real = datasets.load(self.dataset, 0).x_val
             if len(real) > MAX_REFERENCE:
                 real = real[np.random.default_rng(seed).choice(len(real), MAX_REFERENCE, replace=False)]
             features, _ = self.embed(real)
-            self._reference = {"seed": seed, "stats": _stats(features), "shape": tuple(real.shape[1:])}
-        return (*self._reference["stats"], self._reference["shape"])
+            self._reference = {"seed": seed, "stats": _stats(features), "shape": tuple(real.shape[1:]),
+                               "features": features[:MAX_PR_REFERENCE]}
+        return self._reference
 
     def embed(self, images: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
         """(features, probabilities) of images in the dataset's sample shape."""
@@ -203,6 +218,48 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     return max(value, 0.0)
 
 
+def _kth_neighbour_distances(points: np.ndarray, k: int, chunk: int = 1024) -> np.ndarray:
+    """Distance from each point to its k-th nearest other point (itself excluded)."""
+    k = min(k, len(points) - 1)
+    out = np.empty(len(points))
+    for start in range(0, len(points), chunk):
+        d = _distances(points[start:start + chunk], points)
+        out[start:start + chunk] = np.partition(d, k, axis=1)[:, k]  # column 0 is the point itself
+    return out
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    squared = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+    return np.sqrt(np.clip(squared, 0.0, None))
+
+
+def _coverage(points: np.ndarray, centres: np.ndarray, radii: np.ndarray, chunk: int = 1024) -> float:
+    """The share of points inside at least one ball (centre, radius)."""
+    inside = 0
+    for start in range(0, len(points), chunk):
+        d = _distances(points[start:start + chunk], centres)
+        inside += int(np.any(d <= radii[None, :] * (1 + 1e-9) + 1e-9, axis=1).sum())
+    return inside / len(points)
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = PR_K) -> dict[str, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) of fake features against real ones.
+
+    precision: share of fake points within the k-NN radius of some real point; recall: share of
+    real points within the k-NN radius of some fake point. Pure numpy, O(N M) memory per chunk."""
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
+        raise ValueError(f"real and fake features must be (N, D) arrays of one D. "
+                         f"Received: real.shape={real.shape}, fake.shape={fake.shape}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1 or min(len(real), len(fake)) < 2:
+        raise ValueError(f"need k >= 1 and at least 2 points on each side. "
+                         f"Received: k={k!r}, {len(real)} real, {len(fake)} fake")
+    return {
+        "precision": _coverage(fake, real, _kth_neighbour_distances(real, k)),
+        "recall": _coverage(real, fake, _kth_neighbour_distances(fake, k)),
+    }
+
+
 def _stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
@@ -234,7 +291,7 @@ def class_scores(probs: np.ndarray, num_classes: int) -> dict[str, float]:
 
 def evaluate_samples(dataset: Union[str, datasets.Dataset], images: np.ndarray, cache_dir: Path,
                      seed: int = 0) -> dict[str, float]:
-    """fcd, class_coverage, class_kl, mean_confidence of generated images (float32 in [0, 1],
+    """fcd, class_coverage, class_kl, mean_confidence, precision, recall of generated images (float32 in [0, 1],
     the dataset's sample shape), plus classifier_accuracy. {} for an unlabelled dataset.
 
     The reference is the dataset's validation split with seed 0 (at most MAX_REFERENCE images,
@@ -246,6 +303,11 @@ def evaluate_samples(dataset: Union[str, datasets.Dataset], images: np.ndarray, 
     fake_features, probs = classifier.embed(_as_samples(images, shape))
     scores = {"fcd": frechet_distance(mu, sigma, *_stats(fake_features))}
     scores.update(class_scores(probs, classifier.num_classes))
+    real_features = classifier.reference_features(seed)
+    if len(real_features) > len(fake_features):  # equal sizes, as in the paper: the radii depend on N
+        keep = np.random.default_rng(seed).choice(len(real_features), len(fake_features), replace=False)
+        real_features = real_features[keep]
+    scores.update(precision_recall(real_features, fake_features))
     scores["classifier_accuracy"] = classifier.accuracy
     return scores
 

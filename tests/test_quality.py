@@ -113,3 +113,28 @@ def test_class_scores_count_classes_with_half_their_fair_share():
     assert scores["mean_confidence"] == pytest.approx(0.9)
     p = np.array([0.4, 0.4, 0.12, 0.08])
     assert scores["class_kl"] == pytest.approx(float(np.sum(p * np.log(p * 4))))
+
+
+def test_precision_recall_on_identical_collapsed_and_disjoint_sets():
+    rng = np.random.default_rng(0)
+    real = rng.standard_normal((200, 8))
+    assert quality.precision_recall(real, real.copy()) == {"precision": 1.0, "recall": 1.0}
+    collapsed = quality.precision_recall(real, np.repeat(real[:1] * 0.1, 200, axis=0))  # one point near the mode
+    assert collapsed["precision"] == 1.0 and collapsed["recall"] < 0.05
+    far = quality.precision_recall(real, rng.standard_normal((200, 8)) + 100.0)
+    assert far == {"precision": 0.0, "recall": 0.0}
+    other_draw = quality.precision_recall(real, rng.standard_normal((200, 8)))  # same distribution
+    assert other_draw["precision"] > 0.6 and other_draw["recall"] > 0.6
+    narrow = quality.precision_recall(real, 0.3 * rng.standard_normal((200, 8)))  # fidelity without diversity
+    assert narrow["precision"] > 0.9 and narrow["recall"] < other_draw["recall"]
+    with pytest.raises(ValueError, match=r"Received: real.shape=\(200, 8\), fake.shape=\(5, 3\)"):
+        quality.precision_recall(real, np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="Received: k=0"):
+        quality.precision_recall(real, real, k=0)
+
+
+def test_precision_and_recall_are_recorded_and_separate_collapse(digits_cache, digits):
+    real = quality.evaluate_samples("digits", digits.x_val[:300], digits_cache)
+    collapsed = quality.evaluate_samples("digits", np.repeat(digits.x_val[:1], 300, axis=0), digits_cache)
+    assert real["precision"] > 0.7 and real["recall"] > 0.7
+    assert collapsed["precision"] == 1.0 and collapsed["recall"] < 0.05
