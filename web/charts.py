@@ -1,0 +1,84 @@
+"""Line charts as inline SVG, drawn on the server: no JavaScript library, nothing from the network."""
+
+from __future__ import annotations
+
+import math
+from html import escape
+from typing import Sequence
+
+# Colour-blind-safe (Okabe-Ito), then a few more.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000",
+           "#882255", "#44AA99", "#999933", "#AA4499")
+
+Series = tuple[str, Sequence[tuple[float, float]]]  # (label, [(x, y), ...])
+
+
+def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    if hi <= lo:
+        hi = lo + (abs(lo) or 1.0)
+    raw = (hi - lo) / max(1, count)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    start = math.floor(lo / step) * step
+    ticks, value = [], start
+    while value <= hi + step * 1e-9:
+        ticks.append(round(value, 12))
+        value += step
+    return ticks
+
+
+def _label(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def line_chart(title: str, series: list[Series], width: int = 460, height: int = 260,
+               x_label: str = "epoch") -> str:
+    """One SVG: a line (with dots) per series, axes with round ticks, a legend under the plot."""
+    series = [(label, [(float(x), float(y)) for x, y in points if math.isfinite(y)]) for label, points in series]
+    series = [(label, points) for label, points in series if points]
+    legend_rows = math.ceil(len(series) / 3)
+    left, right, top, bottom = 56, 12, 26, 34 + 16 * legend_rows
+    plot_w, plot_h = width - left - right, height - top - bottom
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+             f'aria-label="{escape(title)}">',
+             f'<text x="{left}" y="16" class="chart-title">{escape(title)}</text>']
+    if not series:
+        parts.append(f'<text x="{left}" y="{top + plot_h / 2}" class="chart-empty">no values yet</text></svg>')
+        return "".join(parts)
+    xs = [x for _, pts in series for x, _ in pts]
+    ys = [y for _, pts in series for _, y in pts]
+    x_ticks = _nice_ticks(min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1)
+    x_ticks = [t for t in x_ticks if t == int(t)] or x_ticks  # epochs are whole numbers
+    y_ticks = _nice_ticks(min(ys), max(ys))
+    x0, x1 = min(x_ticks[0], min(xs)), max(x_ticks[-1], max(xs))
+    y0, y1 = min(y_ticks[0], min(ys)), max(y_ticks[-1], max(ys))
+
+    def px(x: float) -> float:
+        return left + (x - x0) / ((x1 - x0) or 1) * plot_w
+
+    def py(y: float) -> float:
+        return top + plot_h - (y - y0) / ((y1 - y0) or 1) * plot_h
+
+    parts.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" class="chart-bg"/>')
+    for t in y_ticks:
+        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{py(t):.1f}" y2="{py(t):.1f}" class="grid"/>'
+                     f'<text x="{left - 6}" y="{py(t) + 4:.1f}" class="tick" text-anchor="end">{_label(t)}</text>')
+    for t in x_ticks:
+        parts.append(f'<line x1="{px(t):.1f}" x2="{px(t):.1f}" y1="{top}" y2="{top + plot_h}" class="grid"/>'
+                     f'<text x="{px(t):.1f}" y="{top + plot_h + 14}" class="tick" text-anchor="middle">'
+                     f'{_label(t)}</text>')
+    parts.append(f'<text x="{left + plot_w}" y="{top + plot_h + 28}" class="tick" text-anchor="end">'
+                 f'{escape(x_label)}</text>')
+    for i, (label, points) in enumerate(series):
+        colour = PALETTE[i % len(PALETTE)]
+        coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in sorted(points))
+        parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for x, y in points:
+            parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.5" fill="{colour}">'
+                         f'<title>{escape(label)} epoch {_label(x)}: {_label(y)}</title></circle>')
+        row, col = divmod(i, 3)
+        lx, ly = left + col * (plot_w / 3), top + plot_h + 34 + row * 16
+        parts.append(f'<rect x="{lx:.1f}" y="{ly - 8:.1f}" width="10" height="10" fill="{colour}"/>'
+                     f'<text x="{lx + 14:.1f}" y="{ly + 1:.1f}" class="legend">{escape(label[:28])}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
