@@ -10,12 +10,14 @@ from typing import Sequence
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000",
            "#882255", "#44AA99", "#999933", "#AA4499")
 
-Series = tuple[str, Sequence[tuple[float, float]]]  # (label, [(x, y), ...])
+# (label, [(x, y), ...]) or (label, [(x, y), ...], colour index): compare pages keep one colour per run.
+Series = tuple
 
 
 def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    if hi <= lo:
-        hi = lo + (abs(lo) or 1.0)
+    if hi <= lo:  # a constant: centre it
+        spread = abs(lo) * 0.1 or 1.0
+        lo, hi = lo - spread, hi + spread
     raw = (hi - lo) / max(1, count)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
@@ -31,12 +33,26 @@ def _label(value: float) -> str:
     return f"{value:.4g}"
 
 
-def line_chart(title: str, series: list[Series], width: int = 460, height: int = 260,
-               x_label: str = "epoch") -> str:
+def _legend(labels: list[str], width: float) -> list[tuple[int, float]]:
+    """(row, x offset) for each label, flowing left to right (about 6.2px a character)."""
+    spots, row, x = [], 0, 0.0
+    for text in labels:
+        size = 22 + 6.2 * len(text[:40])
+        if x > 0 and x + size > width:
+            row, x = row + 1, 0.0
+        spots.append((row, x))
+        x += size
+    return spots
+
+
+def line_chart(title: str, series: list, width: int = 430, height: int = 250, x_label: str = "epoch") -> str:
     """One SVG: a line (with dots) per series, axes with round ticks, a legend under the plot."""
-    series = [(label, [(float(x), float(y)) for x, y in points if math.isfinite(y)]) for label, points in series]
-    series = [(label, points) for label, points in series if points]
-    legend_rows = math.ceil(len(series) / 3)
+    series = [(s[0], [(float(x), float(y)) for x, y in s[1] if math.isfinite(y)], s[2] if len(s) > 2 else i)
+              for i, s in enumerate(series)]
+    series = [s for s in series if s[1]]
+    spots = _legend([label for label, _, _ in series], width - 56 - 12)
+    legend_rows = 1 + max((row for row, _ in spots), default=0)
+    height += 16 * (legend_rows - 1)
     left, right, top, bottom = 56, 12, 26, 34 + 16 * legend_rows
     plot_w, plot_h = width - left - right, height - top - bottom
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
@@ -45,8 +61,8 @@ def line_chart(title: str, series: list[Series], width: int = 460, height: int =
     if not series:
         parts.append(f'<text x="{left}" y="{top + plot_h / 2}" class="chart-empty">no values yet</text></svg>')
         return "".join(parts)
-    xs = [x for _, pts in series for x, _ in pts]
-    ys = [y for _, pts in series for _, y in pts]
+    xs = [x for _, pts, _ in series for x, _ in pts]
+    ys = [y for _, pts, _ in series for _, y in pts]
     x_ticks = _nice_ticks(min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1)
     x_ticks = [t for t in x_ticks if t == int(t)] or x_ticks  # epochs are whole numbers
     y_ticks = _nice_ticks(min(ys), max(ys))
@@ -69,16 +85,15 @@ def line_chart(title: str, series: list[Series], width: int = 460, height: int =
                      f'{_label(t)}</text>')
     parts.append(f'<text x="{left + plot_w}" y="{top + plot_h + 28}" class="tick" text-anchor="end">'
                  f'{escape(x_label)}</text>')
-    for i, (label, points) in enumerate(series):
-        colour = PALETTE[i % len(PALETTE)]
+    for (label, points, index), (row, offset) in zip(series, spots):
+        colour = PALETTE[index % len(PALETTE)]
         coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in sorted(points))
         parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"/>')
         for x, y in points:
             parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.5" fill="{colour}">'
                          f'<title>{escape(label)} epoch {_label(x)}: {_label(y)}</title></circle>')
-        row, col = divmod(i, 3)
-        lx, ly = left + col * (plot_w / 3), top + plot_h + 34 + row * 16
+        lx, ly = left + offset, top + plot_h + 34 + row * 16
         parts.append(f'<rect x="{lx:.1f}" y="{ly - 8:.1f}" width="10" height="10" fill="{colour}"/>'
-                     f'<text x="{lx + 14:.1f}" y="{ly + 1:.1f}" class="legend">{escape(label[:28])}</text>')
+                     f'<text x="{lx + 14:.1f}" y="{ly + 1:.1f}" class="legend">{escape(label[:40])}</text>')
     parts.append("</svg>")
     return "".join(parts)

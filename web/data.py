@@ -89,7 +89,8 @@ def chart_groups(names: list[str]) -> list[list[str]]:
         group = [name] + ([f"val_{name}"] if f"val_{name}" in names else [])
         used.update(group)
         groups.append(group)
-    first = [g for g in groups if g[0] in ("loss", "d_loss", "g_loss")]
+    lead = ("loss", "d_loss", "g_loss", "fcd")
+    first = sorted((g for g in groups if g[0] in lead), key=lambda g: lead.index(g[0]))
     return first + [g for g in groups if g not in first]
 
 
@@ -151,7 +152,7 @@ def run_page(store: Store, run_id: str, file_url: FileUrl) -> dict[str, Any]:
         "timeline": timeline(status, store.events(status["id"])),
         "series": series,
         "summary": summary,
-        "charts": chart_groups(list(series)),
+        "charts": chart_groups([n for n, points in series.items() if len(points) > 1]),
         "images": image_artifacts(status, run_dir, file_url),
         "files": files,
         "tensorboard": str(run_dir / "tensorboard"),
@@ -205,7 +206,7 @@ def compare_page(store: Store, ids: list[str], group: Optional[str], file_url: F
         finals[run_id] = {**summary, **status["metrics"]}
         specs[run_id] = store.spec(run_id)
         grids[run_id] = last_grid(image_artifacts(status, store.artifact_root / run_id, file_url))
-    names = sorted({n for s in all_series.values() for n in s})
+    names = sorted({n for s in all_series.values() for n, points in s.items() if len(points) > 1 or metric})
     if metric:
         names = [n for n in names if n == metric]
     metric_names = sorted({n for f in finals.values() for n in f})
@@ -260,6 +261,8 @@ def template_helpers(template: str, context: dict[str, Any]) -> dict[str, Any]:
         return {"series_for": lambda group: [(n, series.get(n, [])) for n in group]}
     if template == "compare.html":
         rows = {r["id"]: r for r in context["runs"]}
-        return {"overlay": lambda name: [(label(rows[r]), s.get(name, [])) for r, s in context["series"].items()],
+        order = list(context["series"])  # one colour per run on every chart
+        return {"overlay": lambda name: [(label(rows[r]), s.get(name, []), order.index(r))
+                                         for r, s in context["series"].items()],
                 "best": best_runs(context["finals"])}
     return {}
