@@ -269,8 +269,8 @@ def run_sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], grou
                 fields[key] = value
             else:
                 params[key] = value
-        key = f"sweep:{group}:{opts['idempotency_key'] or ''}:" + hashlib.sha256(
-            json.dumps([definition, point], sort_keys=True).encode()).hexdigest()[:16]
+        key = f"sweep:{group}:" + hashlib.sha256(  # the same sweep (and --idempotency-key) gives the same keys
+            json.dumps([definition, point, opts["idempotency_key"]], sort_keys=True).encode()).hexdigest()[:16]
         specs.append(build_spec(kind="train", recipe=recipe, params=params, name=f"{group}-{i + 1:02d}",
                                 idempotency_key=key, queue=queue, priority=priority, **fields))
     settings = main._settings()

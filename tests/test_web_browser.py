@@ -158,3 +158,29 @@ def test_a_report_opens_with_the_network_off(browser, lq_home, store, settings, 
         _screenshot(browser, shots / "report.png")
     finally:
         browser.delete_network_conditions()
+
+
+@pytest.mark.integration
+def test_a_real_training_run_grows_its_curve_between_two_loads(browser, server, start_worker):
+    import json
+
+    from conftest import cli
+
+    start_worker()
+    submitted = cli("submit", "stacked-ae", "--dataset", "digits", "--epochs", "400", "--set", "hidden=8",
+                    "--set", "codings=2", "--json")
+    run_id = json.loads(submitted.stdout)["id"]
+    try:
+        epoch = lambda: json.loads(cli("status", run_id, "--json").stdout)["epoch"]  # noqa: E731
+        wait_for(lambda: epoch() >= 2, what="two epochs")
+        points = lambda: len(browser.find_elements("css selector", "svg.chart:first-of-type circle"))  # noqa: E731
+        browser.get(f"{server}/run/{run_id}")
+        first = points()
+        assert first >= 2 * 2
+        start = epoch()
+        wait_for(lambda: epoch() >= start + 2, what="two more epochs")
+        browser.get(f"{server}/run/{run_id}")
+        assert points() > first
+        assert "running" in browser.find_element("css selector", "h1").text
+    finally:
+        cli("cancel", run_id)

@@ -247,7 +247,7 @@ def best_runs(finals: dict[str, dict[str, Optional[float]]]) -> dict[str, str]:
     best = {}
     for name, values in finals.items():
         present = {r: v for r, v in values.items() if v is not None}
-        if len(present) < 2 or name in ("params", "train_seconds", "epoch"):
+        if len(set(present.values())) < 2 or name in ("params", "train_seconds", "epoch"):
             continue
         higher = any(name.startswith(h) or name.endswith(h) for h in HIGHER_IS_BETTER)
         best[name] = (max if higher else min)(present, key=present.get)
