@@ -118,7 +118,7 @@ def _print_compare(page: dict[str, Any], plot: Optional[Path]) -> None:
     ids = page["ids"]
     best = data.best_runs(page["finals"])
     table = Table(title="final metrics (best in bold)", title_justify="left", box=None, header_style="bold")
-    table.add_column("metric", overflow="fold")
+    table.add_column("metric", no_wrap=True)
     for row in page["runs"]:
         table.add_column(data.label(row), justify="right", overflow="fold")
     table.add_row("status", *[r["status"] for r in page["runs"]])
@@ -130,7 +130,7 @@ def _print_compare(page: dict[str, Any], plot: Optional[Path]) -> None:
     console.print(table)
     if page["differences"]:
         diff = Table(title="spec differences", title_justify="left", box=None, header_style="bold")
-        diff.add_column("field", overflow="fold")
+        diff.add_column("field", no_wrap=True)
         for row in page["runs"]:
             diff.add_column(data.label(row), overflow="fold")
         for field, values in sorted(page["differences"].items()):
@@ -155,12 +155,15 @@ def save_overlay(path: Path, page: dict[str, Any], names: list[str]) -> Path:
     rows = math.ceil(len(names) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
     labels = {r["id"]: data.label(r) for r in page["runs"]}
+    from matplotlib.ticker import MaxNLocator
+
     for ax, name in zip(axes.flat, names):
-        for run_id, series in page["series"].items():
+        for index, (run_id, series) in enumerate(page["series"].items()):
             points = series.get(name)
-            if points:
+            if points:  # one colour per run on every panel
                 ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3,
-                        label=labels[run_id])
+                        color=f"C{index % 10}", label=labels[run_id])
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
