@@ -34,10 +34,10 @@ def _label(value: float) -> str:
 
 
 def _legend(labels: list[str], width: float) -> list[tuple[int, float]]:
-    """(row, x offset) for each label, flowing left to right (about 6.2px a character)."""
+    """(row, x offset) for each label, flowing left to right (about 7px a character at 11px)."""
     spots, row, x = [], 0, 0.0
     for text in labels:
-        size = 22 + 6.2 * len(text[:40])
+        size = 24 + 7.0 * len(text[:40])
         if x > 0 and x + size > width:
             row, x = row + 1, 0.0
         spots.append((row, x))
