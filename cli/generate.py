@@ -7,9 +7,11 @@ from typing import Optional
 
 import click
 
+from latentq.cli.ids import resolve_run_id
+
 
 @click.command()
-@click.argument("run_id")
+@click.argument("run_id", callback=resolve_run_id)
 @click.option("--n", "n", type=click.IntRange(1, 1024), default=16, show_default=True,
               help="Samples in the grid (random codings), or images to reconstruct.")
 @click.option("--interpolate", is_flag=True, help="Semantic interpolation: a 3x4 grid of codings resized to 5x7, "
@@ -40,5 +42,5 @@ def generate(run_id: str, n: int, interpolate: bool, reconstruct: bool, seed: in
         return
     new_id, _ = store.create_run(spec.model_dump(mode="json"), max_attempts=settings.max_attempts)
     status = main._foreground(new_id, settings, store, quiet=as_json)
-    render.out(as_json, status, lambda: click.echo(render.final_line(status)))
+    render.out(as_json, status, lambda: render.final_lines(status))
     sys.exit(render.exit_code(status))

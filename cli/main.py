@@ -11,6 +11,7 @@ import click
 
 from latentq.cli import render
 from latentq.cli.generate import generate as generate_command
+from latentq.cli.ids import resolve_run_id
 
 JOB_OPTIONS = [
     click.option("--dataset", "-d", default=None, help="Dataset name (see `latentq datasets`); default: the recipe's."),
@@ -159,21 +160,21 @@ def _after_submit(status: dict[str, Any], as_json: bool, wait: bool, settings) -
             status = store.status(status["id"])
     else:
         status = render.follow(lambda: store.status(status["id"]))
-    render.out(as_json, status, lambda: click.echo(render.final_line(status)))
+    render.out(as_json, status, lambda: render.final_lines(status))
     sys.exit(render.exit_code(status))
 
 
 @cli.command()
-@click.argument("run_id")
+@click.argument("run_id", callback=resolve_run_id)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 def status(run_id: str, as_json: bool) -> None:
-    """Print a run's status."""
+    """Print a run's status (one line)."""
     st = _store().status(run_id)
-    render.out(as_json, st, lambda: render.status_table([st]))
+    render.out(as_json, st, lambda: click.echo(render.status_line(st)))
 
 
 @cli.command()
-@click.argument("run_id")
+@click.argument("run_id", callback=resolve_run_id)
 def watch(run_id: str) -> None:
     """Follow a run with a live progress bar until it ends."""
     store = _store()
@@ -184,30 +185,39 @@ def watch(run_id: str) -> None:
 
 @cli.command("list")
 @click.option("--status", "status_filter", type=click.Choice(["queued", "running", "succeeded", "failed", "cancelled"]))
+@click.option("--recipe", default=None, help="Only runs of this recipe.")
+@click.option("--name", default=None, help="Only runs whose name contains this.")
+@click.option("--group", default=None, help="Only runs of this group (see `latentq sweep`).")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--wide", is_flag=True, help="Never wrap: one line per run, however wide.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
-def list_runs(status_filter: Optional[str], limit: int, as_json: bool) -> None:
+def list_runs(status_filter: Optional[str], recipe: Optional[str], name: Optional[str], group: Optional[str],
+              limit: int, wide: bool, as_json: bool) -> None:
     """List recent runs, newest first."""
     store = _store()
-    statuses = [store.status(r) for r in store.list_runs(limit=limit, status=status_filter)]
-    render.out(as_json, statuses, lambda: render.status_table(statuses))
+    runs = store.list_runs(limit=limit, status=status_filter, recipe=recipe, name=name, group=group)
+    statuses = [store.status(r) for r in runs]
+    render.out(as_json, statuses, lambda: render.status_table(statuses, wide=wide))
 
 
 @cli.command()
-@click.argument("run_id")
+@click.argument("run_id", callback=resolve_run_id)
+@click.option("--history", is_flag=True, help="Each metric per epoch, not only its latest value.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
-def show(run_id: str, as_json: bool) -> None:
+def show(run_id: str, history: bool, as_json: bool) -> None:
     """Show a run's spec, latest metrics, artifacts and events."""
     store = _store()
     st = store.status(run_id)
     spec = store.spec(run_id)
     events = [{"at": e.at.isoformat(timespec="seconds") + "Z", "level": e.level, "message": e.message}
               for e in store.events(run_id)]
-    render.out(as_json, {**st, "spec": spec, "events": events}, lambda: render.status_detail(st, spec, events))
+    per_epoch = render.history_of(store.metrics(run_id)) if history else None
+    data = {**st, "spec": spec, "events": events, **({"history": per_epoch} if history else {})}
+    render.out(as_json, data, lambda: render.status_detail(st, spec, events, history=per_epoch))
 
 
 @cli.command()
-@click.argument("run_id")
+@click.argument("run_id", callback=resolve_run_id)
 def cancel(run_id: str) -> None:
     """Cancel a run: a queued run never starts; a running one stops at the next batch."""
     result = _store().cancel(run_id)
@@ -215,7 +225,7 @@ def cancel(run_id: str) -> None:
 
 
 @cli.command()
-@click.argument("run_id")
+@click.argument("run_id", callback=resolve_run_id)
 def retry(run_id: str) -> None:
     """Re-queue a failed or cancelled run; it resumes from its last checkpoint."""
     from latentq.db.store import IllegalTransition
@@ -232,13 +242,15 @@ def retry(run_id: str) -> None:
 
 
 @cli.command()
+@click.argument("recipe", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
-def models(as_json: bool) -> None:
-    """List recipes and their parameters (types, defaults, bounds)."""
-    from latentq.recipes import all_recipes
+def models(recipe: Optional[str], as_json: bool) -> None:
+    """List recipes and their parameters (types, defaults, bounds); RECIPE details one."""
+    from latentq.recipes import all_recipes, get_recipe
 
+    chosen = [get_recipe(recipe)] if recipe else all_recipes()
     recipes = [{"name": r.name, "family": r.family, "summary": r.summary, "default_dataset": r.default_dataset,
-                "params": r.param_table()} for r in all_recipes()]
+                "params": r.param_table(), **({"can": sorted(r.can)} if recipe else {})} for r in chosen]
 
     def human() -> None:
         from rich.console import Console
@@ -253,9 +265,11 @@ def models(as_json: bool) -> None:
             for p in r["params"]:
                 table.add_row(p["name"], p["type"], repr(p["default"]), p["bounds"], p["help"])
             console.print(table)
+            if recipe:
+                render.recipe_details(r)
             console.print()
 
-    render.out(as_json, recipes, human)
+    render.out(as_json, recipes[0] if recipe else recipes, human)
 
 
 @cli.command()
@@ -303,6 +317,10 @@ def reap() -> None:
 
 
 cli.add_command(generate_command)
+from latentq.cli import runs as _runs, ui as _ui  # noqa: E402  (their commands import heavy code lazily)
+
+for _command in (_ui.ui, _ui.report, _runs.rm, _runs.compare, _runs.make_sweep_command(job_options), _runs.export):
+    cli.add_command(_command)
 
 
 def main() -> None:

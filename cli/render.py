@@ -8,6 +8,7 @@ import time
 from typing import Any, Callable, Optional
 
 import click
+from rich.markup import escape
 
 
 def print_json(data: Any) -> None:
@@ -31,30 +32,77 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def status_table(statuses: list[dict[str, Any]]) -> None:
+def status_table(statuses: list[dict[str, Any]], wide: bool = False) -> None:
+    """Ids never cut; name, group and dataset (a path, maybe) share the last column and wrap onto
+    more lines rather than lose characters, or, with wide, stay on one line however long."""
     from rich.table import Table
 
-    table = Table(box=None, header_style="bold")
-    for col in ("id", "status", "recipe", "epoch", "loss", "val_loss", "created"):
+    from latentq.web.data import age
+
+    console = _console()
+    if wide:
+        console.width = max(console.width, 500)
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    columns = ["id", "status", "recipe", "epoch"] + (["loss"] if console.width >= 110 else []) + ["val_loss", "age"]
+    for col in columns:
         table.add_column(col, no_wrap=True)  # ids are what people copy: never cut them
-    table.add_column("dataset", overflow="ellipsis")
+    table.add_column(escape("name [group] dataset"), overflow="fold", no_wrap=wide, min_width=16)
     for s in statuses:
         m = s["metrics"]
-        table.add_row(s["id"], s["status"], s["recipe"], f"{s['epoch']}/{s['epochs']}",
-                      _fmt(m.get("loss", m.get("g_loss"))), _fmt(m.get("val_loss")),
-                      (s["created_at"] or "")[5:16].replace("T", " "), s["dataset"])
-    _console().print(table)
+        cells = {"id": s["id"], "status": s["status"], "recipe": s["recipe"], "epoch": f"{s['epoch']}/{s['epochs']}",
+                 "loss": _fmt(m.get("loss", m.get("g_loss"))), "val_loss": _fmt(m.get("val_loss")),
+                 "age": age(s["created_at"])}
+        group = f" [{s['group']}]" if s.get("group") else ""
+        table.add_row(*[cells[c] for c in columns], escape(f"{s.get('name') or '-'}{group} {s['dataset']}"))
+    console.print(table, crop=False, soft_wrap=wide)
+
+
+def status_line(status: dict[str, Any]) -> str:
+    """One line: id, status, recipe on dataset, epoch, attempts, the key numbers."""
+    m = status["metrics"]
+    shown = " ".join(f"{k}={_fmt(m[k])}" for k in ("loss", "val_loss", "fcd") if k in m)
+    name = f" ({status['name']})" if status.get("name") else ""
+    tail = f": {status['error']}" if status.get("error") else ""
+    return (f"{status['id']}{name} {status['status']}{tail} {status['recipe']} on {status['dataset']} "
+            f"epoch {status['epoch']}/{status['epochs']} attempts {status['attempts']}"
+            + (f" {shown}" if shown else ""))
+
+
+def history_of(metrics) -> dict[str, list[list[float]]]:
+    """{name: [[epoch, value], ...]} from metric rows; step 0 (once-per-run numbers) left out."""
+    out: dict[str, list[list[float]]] = {}
+    for m in metrics:
+        if m.step > 0:
+            out.setdefault(m.name, []).append([m.step, m.value])
+    return out
+
+
+def final_lines(status: dict[str, Any]) -> None:
+    """The final line, and for a generation job where its pictures are."""
+    click.echo(final_line(status))
+    if status.get("kind") == "generate":
+        for art in status["artifacts"]:
+            if art["path"].lower().endswith(".png"):
+                click.echo(f"  {art['kind']}: {art['path']}")
+
+
+def recipe_details(recipe: dict[str, Any]) -> None:
+    click.echo(f"family: {recipe['family']}   default dataset: {recipe['default_dataset']}   "
+               f"generation jobs: {', '.join(recipe.get('can') or []) or 'none'}")
+    click.echo(f"example: latentq run {recipe['name']} --dataset {recipe['default_dataset']} --epochs 5"
+               + (f" --set {recipe['params'][0]['name']}={recipe['params'][0]['default']}" if recipe["params"] else ""))
 
 
 def status_detail(status: dict[str, Any], spec: Optional[dict[str, Any]] = None,
-                  events: Optional[list[dict[str, Any]]] = None) -> None:
+                  events: Optional[list[dict[str, Any]]] = None,
+                  history: Optional[dict[str, list[list[float]]]] = None) -> None:
     from rich.table import Table
 
     console = _console()
     head = Table(box=None, show_header=False)
     head.add_column(style="bold")
     head.add_column()
-    for key in ("id", "kind", "name", "status", "recipe", "dataset", "parent", "epoch", "attempts", "worker",
+    for key in ("id", "kind", "name", "group", "status", "recipe", "dataset", "parent", "epoch", "attempts", "worker",
                 "created_at", "started_at", "finished_at", "queue_seconds", "resumed_from_epoch", "error"):
         value = status.get(key)
         if key == "epoch":
@@ -71,13 +119,27 @@ def status_detail(status: dict[str, Any], spec: Optional[dict[str, Any]] = None,
         for name, value in sorted(status["metrics"].items()):
             metrics.add_row(name, _fmt(value))
         console.print(metrics)
+    if history:
+        per_epoch = Table(title="per epoch (epoch 1, 2, ...)", box=None, title_justify="left")
+        per_epoch.add_column("name", no_wrap=True)
+        per_epoch.add_column("values", overflow="fold")
+        for name in sorted(history):
+            points = history[name]
+            first = int(points[0][0])
+            shown = " ".join(_fmt(v) for _, v in points)
+            per_epoch.add_row(name, shown if first == 1 and len(points) == points[-1][0]
+                              else " ".join(f"{int(e)}:{_fmt(v)}" for e, v in points))
+        console.print(per_epoch)
     if status["artifacts"]:
         arts = Table(title="artifacts", box=None, title_justify="left")
-        arts.add_column("kind")
-        arts.add_column("path")
+        arts.add_column("kind", no_wrap=True)
+        arts.add_column("path", overflow="fold")  # paths wrap, never cut
         for art in status["artifacts"]:
             arts.add_row(art["kind"], art["path"])
         console.print(arts)
+        if any(a["kind"] == "model" for a in status["artifacts"]):
+            console.print("[dim]model.keras: `import latentq.models` before keras.models.load_model (latentq's "
+                          f"layers); `latentq export {status['id']}` writes parts that load without latentq[/dim]")
     for event in events or []:
         console.print(f"[dim]{event['at']}[/dim] {event['level']}: {event['message'].splitlines()[-1]}")
 

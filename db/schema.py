@@ -58,6 +58,7 @@ class Run(Base):
     resumed_from_epoch: Mapped[Optional[int]] = mapped_column(Integer)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[Optional[str]] = mapped_column(Text)
+    group_name: Mapped[Optional[str]] = mapped_column(String(64), index=True)  # a sweep's runs share one
 
 
 class Metric(Base):

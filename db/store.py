@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from latentq.db.engine import session_factory
 from latentq.db.schema import Artifact, Event, Metric, Run, RunStatus, utcnow
-from latentq.errors import NotFound, StateError
+from latentq.errors import NotFound, StateError, UserError
 
 
 class IllegalTransition(StateError):
@@ -42,7 +42,8 @@ class Store:
 
     # ---- creating and reading runs -------------------------------------------------------
 
-    def create_run(self, spec: dict[str, Any], max_attempts: int = 3) -> tuple[str, bool]:
+    def create_run(self, spec: dict[str, Any], max_attempts: int = 3,
+                   group: Optional[str] = None) -> tuple[str, bool]:
         """Insert a queued run; return (id, created). An existing idempotency key returns its run."""
         key = spec.get("idempotency_key")
         if key:
@@ -66,6 +67,7 @@ class Store:
             epoch=0,
             epochs=spec.get("epochs", 0) if spec["kind"] == "train" else 1,
             cancel_requested=False,
+            group_name=group,
         )
         try:
             with self.session() as s, s.begin():
@@ -94,15 +96,59 @@ class Store:
             raise NotFound(f"no run with id {run_id!r} (see `latentq list`)")
         return run
 
+    def resolve(self, prefix: str) -> str:
+        """The full id of the one run whose id is or starts with `prefix`."""
+        with self.session() as s:
+            if s.get(Run, prefix) is not None:
+                return prefix
+            matches = list(s.scalars(select(Run.id).where(Run.id.startswith(prefix, autoescape=True))
+                                     .order_by(Run.id).limit(11)))
+        if not matches:
+            raise NotFound(f"no run with id {prefix!r} (see `latentq list`)")
+        if len(matches) > 1:
+            shown = ", ".join(matches[:10]) + (", ..." if len(matches) > 10 else "")
+            raise UserError(f"run id prefix {prefix!r} is ambiguous: it matches {shown}")
+        return matches[0]
+
     def spec(self, run_id: str) -> dict[str, Any]:
         return json.loads(self.get(run_id).spec)
 
-    def list_runs(self, limit: int = 50, status: Optional[str] = None) -> list[Run]:
+    def list_runs(self, limit: int = 50, status: Optional[str] = None, recipe: Optional[str] = None,
+                  name: Optional[str] = None, group: Optional[str] = None, ids: Optional[list[str]] = None,
+                  parent: Optional[str] = None) -> list[Run]:
+        """Newest first; `name` matches part of a run's name, the other filters exactly."""
         query = select(Run).order_by(Run.created_at.desc(), Run.id).limit(limit)
         if status:
             query = query.where(Run.status == status)
+        if recipe:
+            query = query.where(Run.recipe == recipe)
+        if name:
+            query = query.where(Run.name.contains(name, autoescape=True))
+        if group:
+            query = query.where(Run.group_name == group)
+        if ids is not None:
+            query = query.where(Run.id.in_(ids))
+        if parent:
+            query = query.where(Run.parent_id == parent)
         with self.session() as s:
             return list(s.scalars(query))
+
+    def groups(self) -> list[str]:
+        with self.session() as s:
+            return sorted(g for g in s.scalars(select(Run.group_name).distinct()) if g)
+
+    def remove_run(self, run_id: str) -> bool:
+        """Delete a run that is not running, with its rows (its files are the caller's). False: it
+        is running (or vanished). Its generation runs stay, their parent link cleared."""
+        with self.session() as s, s.begin():
+            # A running training run has no generation runs yet (they need a succeeded parent).
+            s.execute(update(Run).where(Run.parent_id == run_id).values(parent_id=None))
+            gone = s.execute(delete(Run).where(Run.id == run_id, Run.status != RunStatus.RUNNING.value))
+            if gone.rowcount != 1:
+                return False
+            for table in (Metric, Artifact, Event):
+                s.execute(delete(table).where(table.run_id == run_id))
+        return True
 
     # ---- transitions (conditional updates) -----------------------------------------------
 
@@ -269,6 +315,7 @@ class Store:
             "id": run.id,
             "kind": run.kind,
             "name": run.name,
+            "group": run.group_name,
             "status": run.status,
             "recipe": run.recipe,
             "dataset": run.dataset,

@@ -17,6 +17,7 @@ from latentq import datasets, pictures
 from latentq.db.store import Store
 from latentq.files import atomic_write, atomic_write_json
 from latentq.spec import JobSpec
+from latentq.worker.tensorboard import EventWriter, read_png
 
 
 class StopRun(Exception):
@@ -63,6 +64,7 @@ class RunContext:
         self.started = time.monotonic()
         self.max_seconds = max_seconds
         self._dataset: Optional[datasets.Dataset] = None
+        self.events_writer = EventWriter(run_dir / "tensorboard")
 
     # ---- inputs --------------------------------------------------------------------------
 
@@ -92,6 +94,7 @@ class RunContext:
     def record(self, step: int, **values: float) -> None:
         clean = {k: float(v) for k, v in values.items() if v is not None and np.isfinite(float(v))}
         self.store.record_metrics(self.run_id, step, clean)
+        self.events_writer.scalars(step, clean)
 
     def progress(self, epoch: int) -> None:
         self.store.set_progress(self.run_id, self.owner, epoch)
@@ -140,11 +143,16 @@ class RunContext:
 
     def save_grid(self, kind: str, rel: str, images: np.ndarray, cols: int) -> Path:
         pictures.save_grid(self.path(rel), images, cols)
+        self.events_writer.image(rel, kind, read_png(self.path(rel)))
         return self.artifact(kind, rel)
 
     def save_rows(self, kind: str, rel: str, rows: list[np.ndarray]) -> Path:
         pictures.save_rows(self.path(rel), rows)
+        self.events_writer.image(rel, kind, read_png(self.path(rel)))
         return self.artifact(kind, rel)
+
+    def close(self) -> None:
+        self.events_writer.close()
 
     def save_curves(self, kind: str, rel: str, names: tuple[str, ...], title: str) -> Optional[Path]:
         history = self.history(*names)

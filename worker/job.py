@@ -94,7 +94,10 @@ def _run_claimed(store: Store, run_id: str, owner: str, settings: Settings, sign
 
     from latentq.models import registry  # TensorFlow is imported here, in the training process
 
-    registry.run(ctx)
+    try:
+        registry.run(ctx)
+    finally:
+        ctx.close()
     ctx.raise_if_stopped()
 
 

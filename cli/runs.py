@@ -1,0 +1,353 @@
+"""Commands over several runs: `rm`, `compare`, `sweep`, and `export` (a model out of latentq)."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import random
+import shutil
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+
+from latentq.cli.ids import resolve_run_id
+
+MOVING = ("queued", "running")
+TERMINAL = ("succeeded", "failed", "cancelled")
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+# ---- rm --------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("run_ids", nargs=-1, callback=resolve_run_id)
+@click.option("--older-than", type=click.FloatRange(min=0), default=None, metavar="DAYS",
+              help="Only runs created more than DAYS ago.")
+@click.option("--status", "status_filter", type=click.Choice(STATUSES), default=None, help="Only runs in this status.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def rm(run_ids: tuple[str, ...], older_than: Optional[float], status_filter: Optional[str], yes: bool) -> None:
+    """Delete runs and their files (a queued or running run is refused: cancel it first)."""
+    from latentq.cli import main
+    from latentq.db.schema import utcnow
+    from latentq.errors import StateError
+    from latentq.files import inside
+
+    if not run_ids and older_than is None and status_filter is None:
+        raise click.UsageError("name runs to delete, or select them with --older-than DAYS and/or --status S")
+    settings = main._settings()
+    store = main._store(settings)
+    named = bool(run_ids)
+    runs = ([store.get(r) for r in run_ids] if named
+            else store.list_runs(limit=1_000_000, status=status_filter))
+    if older_than is not None:
+        cutoff = utcnow() - timedelta(days=older_than)
+        runs = [r for r in runs if r.created_at < cutoff]
+    if status_filter:
+        runs = [r for r in runs if r.status == status_filter]
+    busy = [r for r in runs if r.status in MOVING]
+    if busy:
+        first = busy[0]
+        raise StateError(f"run {first.id} is {first.status}: cancel it first (`latentq cancel {first.id}`)"
+                         + (f"; {len(busy) - 1} more selected runs are queued or running" if len(busy) > 1 else ""))
+    if not runs:
+        click.echo("no runs match")
+        return
+    for r in runs:
+        click.echo(f"  {r.id}  {r.status:<9}  {r.recipe:<12} {r.name or ''}")
+    if not yes:
+        click.confirm(f"Delete {len(runs)} run{'s' if len(runs) != 1 else ''} and their files?", abort=True,
+                      err=True)
+    removed = 0
+    for r in runs:
+        if not store.remove_run(r.id):
+            click.echo(f"run {r.id} started meanwhile: kept (cancel it first)", err=True)
+            continue
+        shutil.rmtree(inside(settings.artifact_root, r.id), ignore_errors=True)
+        removed += 1
+    click.echo(f"deleted {removed} run{'s' if removed != 1 else ''}")
+
+
+# ---- compare ---------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("run_ids", nargs=-1, callback=resolve_run_id)
+@click.option("--group", "-g", default=None, help="Compare every run of this group (see `latentq sweep`).")
+@click.option("--metric", "-m", default=None, help="Plot only this metric's curve.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The overlay plot (PNG) [default: ./latentq-compare-<group or first id>.png].")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+def compare(run_ids: tuple[str, ...], group: Optional[str], metric: Optional[str], output: Optional[Path],
+            as_json: bool) -> None:
+    """Compare runs: final metrics, spec differences, and an overlay plot of their curves."""
+    from latentq.cli import main, render
+    from latentq.errors import NotFound, UserError
+    from latentq.web import data
+
+    if not run_ids and not group:
+        raise click.UsageError("name runs to compare, or --group G")
+    store = main._store()
+    if group and not store.list_runs(limit=1, group=group):
+        raise NotFound(f"no runs in group {group!r} (groups: {', '.join(store.groups()) or 'none yet'})")
+    page = data.compare_page(store, list(run_ids), group, lambda rid, rel: str(store.artifact_root / rid / rel),
+                             metric=metric)
+    names = [c[0] for c in page["charts"]]
+    if metric and not names:
+        known = sorted({n for s in page["series"].values() for n in s})
+        raise UserError(f"--metric {metric!r}: no run has per-epoch values of it; known: {', '.join(known)}")
+    out = (output or Path(f"latentq-compare-{group or page['ids'][0]}.png")).resolve()
+    plot = save_overlay(out, page, names) if names else None
+    result = {"runs": page["runs"], "finals": page["finals"], "differences": page["differences"],
+              "plot": str(plot) if plot else None}
+    render.out(as_json, result, lambda: _print_compare(page, plot))
+
+
+def _print_compare(page: dict[str, Any], plot: Optional[Path]) -> None:
+    from rich.table import Table
+
+    from latentq.cli import render
+    from latentq.web import data
+
+    console = render._console()
+    ids = page["ids"]
+    best = data.best_runs(page["finals"])
+    table = Table(title="final metrics (best in bold)", title_justify="left", box=None, header_style="bold")
+    table.add_column("metric", no_wrap=True)
+    for row in page["runs"]:
+        table.add_column(data.label(row), justify="right", overflow="fold")
+    table.add_row("status", *[r["status"] for r in page["runs"]])
+    for name, values in sorted(page["finals"].items()):
+        cells = [render._fmt(values[r]) for r in ids]
+        if name in best:
+            cells = [f"[bold]{c}[/bold]" if r == best[name] else c for r, c in zip(ids, cells)]
+        table.add_row(name, *cells)
+    console.print(table)
+    if page["differences"]:
+        diff = Table(title="spec differences", title_justify="left", box=None, header_style="bold")
+        diff.add_column("field", no_wrap=True)
+        for row in page["runs"]:
+            diff.add_column(data.label(row), overflow="fold")
+        for field, values in sorted(page["differences"].items()):
+            diff.add_row(field, *[render._fmt(values[r]) for r in ids])
+        console.print(diff)
+    else:
+        console.print("spec differences: none")
+    console.print(f"plot: {plot}" if plot else "plot: none (no per-epoch metrics)", soft_wrap=True)
+
+
+def save_overlay(path: Path, page: dict[str, Any], names: list[str]) -> Path:
+    """One panel per metric (at most 9), a line per run."""
+    import math
+
+    from latentq.files import atomic_write
+    from latentq.pictures import _pyplot
+    from latentq.web import data
+
+    plt = _pyplot()
+    names = names[:9]
+    cols = min(3, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+    labels = {r["id"]: data.label(r) for r in page["runs"]}
+    from matplotlib.ticker import MaxNLocator
+
+    for ax, name in zip(axes.flat, names):
+        for index, (run_id, series) in enumerate(page["series"].items()):
+            points = series.get(name)
+            if points:  # one colour per run on every panel
+                ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3,
+                        color=f"C{index % 10}", label=labels[run_id])
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.tight_layout()
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    finally:
+        plt.close(fig)
+
+
+# ---- sweep -----------------------------------------------------------------------------------
+
+SPEC_FIELDS = ("dataset", "epochs", "batch_size", "seed")
+
+
+def parse_grid(grids: tuple[str, ...]) -> dict[str, list[str]]:
+    import re
+
+    axes: dict[str, list[str]] = {}
+    for item in grids:
+        key, sep, values = item.partition("=")
+        key = key.strip()
+        choices = [v.strip() for v in values.split(",") if v.strip()]
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) or not choices:
+            raise click.UsageError(f"--grid {item!r}: expected key=v1,v2,..., for example --grid codings=4,8")
+        if key in axes:
+            raise click.UsageError(f"--grid {key}: given twice; put all its values in one --grid")
+        axes[key] = list(dict.fromkeys(choices))
+    return axes
+
+
+def sweep_points(axes: dict[str, list[str]], n_random: Optional[int], seed: int) -> list[dict[str, str]]:
+    points = [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
+    if n_random is not None and n_random < len(points):
+        points = random.Random(seed).sample(points, n_random)
+    return points
+
+
+# The options `submit` adds to the job options (cli/main.py's submit declares the same).
+SUBMIT_OPTIONS = [
+    click.option("--queue", "-q", default="latentq", show_default=True, help="Celery queue (workers listen with -Q)."),
+    click.option("--priority", type=click.IntRange(0, 9), default=5, show_default=True, help="9 runs first."),
+    click.option("--wait", is_flag=True, help="Wait for every run of the group to end."),
+    click.option("--max-attempts", type=click.IntRange(1, 100), default=None,
+                 help="Attempts before a run whose worker keeps dying is failed [default: LATENTQ_MAX_ATTEMPTS or 3]."),
+]
+
+
+def submit_options(func):
+    for option in reversed(SUBMIT_OPTIONS):
+        func = option(func)
+    return func
+
+
+def make_sweep_command(job_options):
+    """`sweep`: takes every job option of `submit` (passed in by main, which owns them)."""
+
+    @click.command()
+    @click.argument("recipe")
+    @click.option("--grid", "grids", multiple=True, required=True, metavar="KEY=V1,V2",
+                  help="A recipe parameter (or dataset, epochs, batch_size, seed) and its values; repeatable.")
+    @click.option("--random", "n_random", type=click.IntRange(min=1), default=None, metavar="N",
+                  help="Submit only N points of the grid, drawn with --seed.")
+    @click.option("--group", default=None,
+                  help="The group's name [default: --name, else RECIPE-<hash of the sweep>].")
+    @job_options
+    @submit_options
+    def sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], group: Optional[str], as_json: bool,
+              queue: str, priority: int, wait: bool, max_attempts: Optional[int], **opts: Any) -> None:
+        """Submit a grid (or --random N points of it) of training runs as one named group."""
+        run_sweep(recipe, grids, n_random, group, as_json, queue, priority, wait, max_attempts, opts)
+
+    return sweep
+
+
+def run_sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], group: Optional[str], as_json: bool,
+              queue: str, priority: int, wait: bool, max_attempts: Optional[int], opts: dict[str, Any]) -> None:
+    from latentq.cli import main, render
+    from latentq.spec import NAME_PATTERN, build_spec, parse_sets
+    from latentq.worker.app import enqueue, ping_broker
+
+    axes = parse_grid(grids)
+    base_params = parse_sets(opts["sets"])
+    clash = sorted(set(axes) & set(base_params))
+    if clash:
+        raise click.UsageError(f"{clash[0]} is both on the grid and in --set; keep one")
+    points = sweep_points(axes, n_random, opts["seed"])
+    definition = json.dumps({"recipe": recipe, "axes": axes, "random": n_random, "params": base_params,
+                             **{k: opts[k] for k in ("dataset", "epochs", "batch_size", "seed")}}, sort_keys=True)
+    digest = hashlib.sha256(definition.encode()).hexdigest()[:8]
+    group = group or opts["name"] or f"{recipe}-{digest}"
+    import re
+
+    if not re.fullmatch(NAME_PATTERN, group) or len(group) > 56:
+        raise click.UsageError(f"--group {group!r}: letters, digits, '_', '.', '-' (at most 56), starting with a "
+                               "letter or digit")
+    specs = []
+    for i, point in enumerate(points):  # validate every run before anything is created
+        fields = {k: opts[k] for k in SPEC_FIELDS}
+        params = dict(base_params)
+        for key, value in point.items():
+            if key in SPEC_FIELDS:
+                fields[key] = value
+            else:
+                params[key] = value
+        key = f"sweep:{group}:" + hashlib.sha256(  # the same sweep (and --idempotency-key) gives the same keys
+            json.dumps([definition, point, opts["idempotency_key"]], sort_keys=True).encode()).hexdigest()[:16]
+        specs.append(build_spec(kind="train", recipe=recipe, params=params, name=f"{group}-{i + 1:02d}",
+                                idempotency_key=key, queue=queue, priority=priority, **fields))
+    settings = main._settings()
+    if not as_json:
+        main._where(settings, broker=True)
+    ping_broker()
+    store = main._store(settings)
+    ids, new = [], 0
+    for spec in specs:
+        run_id, created = store.create_run(spec.model_dump(mode="json"),
+                                           max_attempts=max_attempts or settings.max_attempts, group=group)
+        if created:
+            try:
+                enqueue(run_id, spec.queue, spec.priority)
+            except Exception:
+                store.delete_run(run_id)
+                raise
+            new += 1
+        ids.append(run_id)
+    if not as_json:
+        render.info(f"group {group}: {len(ids)} runs ({new} new, {len(ids) - new} already submitted)")
+    statuses = [store.status(r) for r in ids]
+    if wait:
+        while any(s["status"] not in TERMINAL for s in statuses):
+            time.sleep(0.5)
+            statuses = [store.status(r) for r in ids]
+    result = {"group": group, "created": new, "runs": statuses}
+
+    def human() -> None:
+        render.status_table(statuses)
+        click.echo(f"group {group}: `latentq list --group {group}`, `latentq compare --group {group}`")
+
+    render.out(as_json, result, human)
+    if wait and any(s["status"] != "succeeded" for s in statuses):
+        sys.exit(1)
+
+
+# ---- export ----------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("run_id", callback=resolve_run_id)
+@click.option("--format", "fmt", type=click.Choice(["keras", "saved_model"]), default="keras", show_default=True,
+              help="keras: .keras files for keras.models.load_model; saved_model: TensorFlow SavedModels.")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder to write [default: ./latentq-export-<id>].")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+def export(run_id: str, fmt: str, output: Optional[Path], as_json: bool) -> None:
+    """Write a trained run's generator or decoder, and encoder, as models that load without latentq."""
+    from latentq.cli import main, render
+    from latentq.errors import StateError
+
+    settings = main._settings()
+    store = main._store(settings)
+    run = store.get(run_id)
+    model_path = settings.run_dir(run_id) / "model.keras"
+    if run.kind != "train" or not model_path.is_file():
+        raise StateError(f"run {run_id} has no trained model ({run.kind} run, {run.status}); "
+                         "export a succeeded training run")
+    from dataclasses import asdict
+
+    from latentq.models.export import export_model
+
+    done = export_model(model_path, (output or Path(f"latentq-export-{run_id}")).resolve(), fmt)
+
+    def human() -> None:
+        for part in done:
+            how = ("loads with plain Keras, no latentq" if part.standalone
+                   else f"needs `import latentq.models` first: latentq layers {', '.join(part.needs)}")
+            if part.format == "saved_model":
+                how = "tf.saved_model.load(path) or keras.layers.TFSMLayer(path, call_endpoint='serve'), no latentq"
+            click.echo(f"{part.part:<9} {part.path}  in {part.input_shape} -> out {part.output_shape}")
+            click.echo(f"          {how}")
+        if any(not p.standalone for p in done):
+            click.echo("(custom layers keep a .keras part tied to latentq; `--format saved_model` has none)")
+
+    render.out(as_json, [asdict(d) for d in done], human)

@@ -1,0 +1,60 @@
+"""`latentq ui` (the read-only pages) and `latentq report` (one run's page as one HTML file)."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Optional
+
+import click
+
+LOOPBACK_NAMES = ("localhost", "ip6-localhost")
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8377, show_default=True)
+@click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host (the pages have no login).")
+def ui(host: str, port: int, allow_remote: bool) -> None:
+    """Serve read-only pages of runs, curves and pictures (offline, this machine only by default)."""
+    import uvicorn
+
+    from latentq.cli import main, render
+    from latentq.web.app import create_app
+
+    if not is_loopback(host) and not allow_remote:
+        raise click.UsageError(f"--host {host}: pages would be reachable from other machines and have no login; "
+                               "add --allow-remote to do that anyway, or use --host 127.0.0.1")
+    if not is_loopback(host):
+        render.info(f"warning: serving on {host} with --allow-remote: anyone who can reach port {port} "
+                    "sees every run and file under the artifact root; there is no login")
+    settings = main._settings()
+    main._where(settings)
+    app = create_app(settings)
+    shown = f"[{host}]" if ":" in host else host
+    render.info(f"latentq ui: http://{shown}:{port}/  (Ctrl+C stops it)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@click.command()
+@click.argument("run_id")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The HTML file to write [default: ./latentq-report-<id>.html].")
+def report(run_id: str, output: Optional[Path]) -> None:
+    """Write a run's page as one self-contained HTML file (images inline, no network); print its path."""
+    from latentq.cli import main
+    from latentq.web.report import write_report
+
+    store = main._store()
+    run_id = store.resolve(run_id)
+    path = write_report(store, run_id, (output or Path(f"latentq-report-{run_id}.html")).resolve())
+    click.echo(str(path))

@@ -1,0 +1,135 @@
+"""The Starlette app: built from settings, one small view per page, each page also as `.json`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+from urllib.parse import quote
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from latentq.db.store import Store
+from latentq.errors import NotFound, UserError
+from latentq.settings import Settings
+from latentq.web import charts, data
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def templates() -> Environment:
+    env = Environment(loader=PackageLoader("latentq.web", "templates"), autoescape=select_autoescape(["html"]))
+    env.globals.update(line_chart=charts.line_chart, label=data.label, fmt=_fmt)
+    env.filters["fmt"] = _fmt
+    return env
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def file_url(run_id: str, rel: str) -> str:
+    return f"/files/{run_id}/{quote(rel)}"
+
+
+class Pages:
+    """The views; each reads the store afresh (the pages are read-only)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.store = Store(settings.db_url, settings.artifact_root)
+        self.env = templates()
+
+    def render(self, request: Request, template: str, context: dict[str, Any]) -> Response:
+        if request.url.path.endswith(".json"):
+            return JSONResponse(context)
+        page = self.env.get_template(template).render(
+            **context, **data.template_helpers(template, context), json_url=_json_url(request), report=False, inline_css=None, inline_js=None)
+        return HTMLResponse(page)
+
+    def _resolve(self, prefix: str) -> str:
+        try:
+            return self.store.resolve(prefix)
+        except UserError as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    async def runs(self, request: Request) -> Response:
+        q = request.query_params
+        context = data.runs_page(self.store, status=q.get("status"), recipe=q.get("recipe"), group=q.get("group"),
+                                 name=q.get("name"))
+        return self.render(request, "runs.html", context)
+
+    async def run(self, request: Request) -> Response:
+        run_id = self._resolve(request.path_params["run_id"])
+        return self.render(request, "run.html", data.run_page(self.store, run_id, file_url))
+
+    async def compare(self, request: Request) -> Response:
+        q = request.query_params
+        ids = [i for part in q.getlist("ids") for i in part.replace(",", " ").split() if i]
+        group = q.get("group") or None
+        try:
+            context = data.compare_page(self.store, ids, group, file_url, metric=q.get("metric") or None)
+        except UserError as exc:
+            raise HTTPException(404, str(exc)) from None
+        return self.render(request, "compare.html", context)
+
+    async def log(self, request: Request) -> Response:
+        run_id = self._resolve(request.path_params["run_id"])
+        lines = [f"{e.at.isoformat(timespec='seconds')}Z {e.level}: {e.message}" for e in self.store.events(run_id)]
+        return PlainTextResponse("\n".join(lines) + "\n")
+
+    async def file(self, request: Request) -> Response:
+        run_id = self._resolve(request.path_params["run_id"])
+        try:
+            path = data.file_path(self.store, run_id, request.path_params["path"])
+        except UserError:
+            raise HTTPException(404, "no such file under the artifact root") from None
+        if not path.is_file():
+            raise HTTPException(404, "no such file under the artifact root")
+        return FileResponse(path)
+
+
+def _json_url(request: Request) -> str:
+    path = request.url.path.rstrip("/")
+    path = path + ".json" if path else "/runs.json"
+    return path + (f"?{request.url.query}" if request.url.query else "")
+
+
+async def _error(request: Request, exc: HTTPException) -> Response:
+    if request.url.path.endswith(".json"):
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+    env = templates()
+    return HTMLResponse(env.get_template("error.html").render(status=exc.status_code, detail=exc.detail,
+                                                              report=False, json_url=None),
+                        status_code=exc.status_code)
+
+
+def create_app(settings: Optional[Settings] = None) -> Starlette:
+    from latentq.settings import load_settings
+
+    pages = Pages(settings or load_settings())
+    routes = [
+        Route("/", pages.runs),
+        Route("/runs.json", pages.runs),
+        Route("/run/{run_id}.json", pages.run),
+        Route("/run/{run_id}/log.txt", pages.log),
+        Route("/run/{run_id}", pages.run),
+        Route("/compare.json", pages.compare),
+        Route("/compare", pages.compare),
+        Route("/files/{run_id}/{path:path}", pages.file),
+        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+    ]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _error, NotFound: _not_found})
+    app.state.settings = pages.settings
+    return app
+
+
+async def _not_found(request: Request, exc: NotFound) -> Response:
+    return await _error(request, HTTPException(404, str(exc)))
