@@ -1,0 +1,67 @@
+"""A dataset's contents against a recipe's DataNeeds, TensorFlow-free.
+
+The CLI calls `check_job` before a run row, folder or message exists; the worker calls
+`check_dataset` when the job starts (the files may have changed since). Reading the dataset
+refuses what no recipe can use (missing arrays, NaN, complex values, corrupt or mixed-size
+images, absurd labels: latentq.datasets); this module refuses what this recipe cannot use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from latentq import datasets
+from latentq.errors import UserError
+from latentq.recipes import RecipeInfo, get_recipe
+
+
+def facts_for(name: str, seed: int = 0) -> datasets.Facts:
+    """The named datasets are known without loading them; the others are read and checked."""
+    if name in datasets.KNOWN_FACTS:
+        return datasets.KNOWN_FACTS[name]
+    return datasets.load(name, seed).facts()
+
+
+def check_job(spec) -> None:
+    """Raise UserError (one line) unless a training job's dataset fits its recipe."""
+    if spec.kind != "train":
+        return  # a generation job uses its parent's data, checked when the parent trained
+    check_facts(facts_for(spec.dataset, spec.seed), get_recipe(spec.recipe), spec.recipe_params())
+
+
+def check_dataset(data: datasets.Dataset, spec) -> None:
+    """The worker's check, on the dataset it is about to train on."""
+    if spec.kind == "train":
+        check_facts(data.facts(), get_recipe(spec.recipe), spec.recipe_params())
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "x".join(str(d) for d in shape) if shape else "scalar"
+
+
+def check_facts(facts: datasets.Facts, recipe: RecipeInfo, params: Any) -> None:
+    needs, name, data = recipe.needs, recipe.name, facts.name
+    shape = facts.sample_shape
+    if not shape or 0 in shape or len(shape) > 3:
+        raise UserError(f"dataset {data!r}: samples of shape {shape} are neither vectors, sequences nor images")
+    if needs.images and not facts.is_image:
+        raise UserError(f"recipe {name!r} needs images (H, W) or (H, W, C); dataset {data!r} has samples of "
+                        f"shape {shape} (for vectors use linear-ae or recurrent-ae)")
+    if needs.unit_range and (facts.low < 0 or facts.high > 1):
+        raise UserError(f"recipe {name!r} outputs values in [0, 1] and needs data in [0, 1]; dataset {data!r} "
+                        f"has values in {facts.low:g}..{facts.high:g} (use linear-ae)")
+    if needs.labels and facts.classes < 2:
+        found = "one class" if facts.classes == 1 else "no labels"
+        raise UserError(f"recipe {name!r} needs class labels (at least 2 classes: npz array y, or one "
+                        f"sub-folder per class for images:DIR); dataset {data!r} has {found}")
+    wanted = needs.min_train_samples(params)
+    if facts.train_samples < wanted:
+        raise UserError(f"recipe {name!r} needs at least {wanted} training samples with these parameters; "
+                        f"dataset {data!r} has {facts.train_samples} (of {facts.samples}, 10% held out)")
+    if needs.side and facts.is_image:
+        side = max(shape[0], shape[1])
+        minimum = needs.side.minimum(params)
+        if side < minimum:
+            fits = needs.side.fits(side, params)
+            allowed = f"allowed for this dataset: {fits}" if fits else "no setting of this recipe fits them"
+            raise UserError(f"recipe {name!r}: {needs.side.why}, so images need a longer side of at least "
+                            f"{minimum} pixels; dataset {data!r} has {_shape(shape[:2])} images; {allowed}")
