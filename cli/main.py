@@ -53,13 +53,17 @@ def _where(settings, broker: bool = False) -> None:
 
 
 def _spec(recipe: str, queue: str = "latentq", priority: int = 5, **opts: Any):
+    """The validated job, its dataset checked against the recipe's needs: before anything exists."""
+    from latentq.data_checks import check_job
     from latentq.spec import build_spec, parse_sets
 
-    return build_spec(
+    spec = build_spec(
         kind="train", recipe=recipe, dataset=opts["dataset"], epochs=opts["epochs"], batch_size=opts["batch_size"],
         seed=opts["seed"], params=parse_sets(opts["sets"]), name=opts["name"],
         idempotency_key=opts["idempotency_key"], queue=queue, priority=priority,
     )
+    check_job(spec)
+    return spec
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -37,7 +37,7 @@ class JobSpec(BaseModel):
     priority: int = Field(5, ge=0, le=9)
     idempotency_key: Optional[str] = Field(None, min_length=1, max_length=200)
     name: Optional[str] = Field(None, pattern=NAME_PATTERN)
-    parent: Optional[str] = None
+    parent: Optional[str] = Field(None, pattern=NAME_PATTERN)  # a run id: never a path
     generate: Optional[GenerateOptions] = None
 
     def recipe_params(self):
