@@ -101,8 +101,9 @@ def _foreground(run_id: str, settings, store, quiet: bool) -> dict[str, Any]:
     if quiet:
         return execute_run(run_id, settings)
     done = threading.Event()
-    watcher = threading.Thread(target=lambda: render.follow(lambda: store.status(run_id), stop=done.is_set),
-                               daemon=True)
+    console = render.progress_console()  # here: the thread would decide while TensorFlow's import hides stderr
+    watcher = threading.Thread(target=lambda: render.follow(lambda: store.status(run_id), stop=done.is_set,
+                                                            console=console), daemon=True)
     watcher.start()
     try:
         status = execute_run(run_id, settings)
