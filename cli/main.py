@@ -10,6 +10,7 @@ from typing import Any, Optional
 import click
 
 from latentq.cli import render
+from latentq.cli.db_commands import db as db_group
 from latentq.cli.generate import generate as generate_command
 
 JOB_OPTIONS = [
@@ -308,6 +309,7 @@ def reap() -> None:
 
 
 cli.add_command(generate_command)
+cli.add_command(db_group)
 
 
 def main() -> None:
