@@ -96,7 +96,7 @@ def check_url(variable: str, url: str, schemes: tuple[str, ...]) -> None:
     except ValueError as exc:
         raise UserError(f"{variable} is not a valid URL ({exc}): {mask_url(url)}") from None
     if not parts.scheme or "://" not in url:
-        raise UserError(f"{variable} is not a URL (expected scheme://...): {mask_url(url)}")
+        raise UserError(f"{variable} is not a URL: expected scheme://... (not echoed: it may hold a password)")
     if parts.scheme.lower() not in schemes:
         raise UserError(f"{variable}: unsupported scheme {clip(parts.scheme)}; allowed: {', '.join(schemes)}")
 
@@ -116,7 +116,9 @@ def _secret_spans(url: str) -> list[tuple[int, int]]:
         spans.append((colon + 1, first_at))
     query = url.find("?", rest_at)
     if query >= 0:
-        for match in re.finditer(r"[?&;]([^=&;?#]*)=([^&]*)", url[query:]):
+        # Every ?, & or ; may start a parameter (a password may hold one): look at each.
+        # A secret value runs to the next "&name=" (an unencoded & alone stays inside it).
+        for match in re.finditer(r"(?=[?&;]([^=&;?#]*)=((?:[^&]|&(?![A-Za-z_][\w.-]*=))*))", url[query:]):
             if SECRET_KEY.search(match.group(1)):
                 spans.append((query + match.start(2), query + match.end(2)))
     return [(a, b) for a, b in spans if b > a]
