@@ -151,7 +151,9 @@ def test_cancel_a_running_run_and_a_queued_one(start_worker, store):
     status = finished(store, running, timeout=30)
     assert status["status"] == "cancelled" and status["epoch"] < 8
     assert (Path(store.artifact_root) / running / "checkpoints" / "latest.keras").is_file()
-    time.sleep(2)  # the queued run's message is delivered and dropped
+    # Only once its message has been delivered and dropped does attempts == 0 say anything.
+    wait_for(lambda: any("dropped" in e.message for e in store.events(queued)), timeout=60,
+             what="the cancelled run's message to be delivered and dropped")
     never = store.status(queued)
     assert never["status"] == "cancelled" and never["attempts"] == 0 and never["started_at"] is None
     assert cli("cancel", running).returncode == 1  # already finished: a clear error
