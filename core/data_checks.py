@@ -44,7 +44,7 @@ def check_facts(facts: datasets.Facts, recipe: RecipeInfo, params: Any) -> None:
     if not shape or 0 in shape or len(shape) > 3:
         raise UserError(f"dataset {data!r}: samples of shape {shape} are neither vectors, sequences nor images")
     if needs.images and not facts.is_image:
-        raise UserError(f"recipe {name!r} needs images (H, W) or (H, W, C); dataset {data!r} has samples of "
+        raise UserError(f"recipe {name!r} needs image data (H, W) or (H, W, C); dataset {data!r} has samples of "
                         f"shape {shape} (for vectors use linear-ae or recurrent-ae)")
     if needs.unit_range and (facts.low < 0 or facts.high > 1):
         raise UserError(f"recipe {name!r} outputs values in [0, 1] and needs data in [0, 1]; dataset {data!r} "
@@ -57,11 +57,13 @@ def check_facts(facts: datasets.Facts, recipe: RecipeInfo, params: Any) -> None:
     if facts.train_samples < wanted:
         raise UserError(f"recipe {name!r} needs at least {wanted} training samples with these parameters; "
                         f"dataset {data!r} has {facts.train_samples} (of {facts.samples}, 10% held out)")
-    if needs.side and facts.is_image:
+    rule = needs.side
+    if rule and facts.is_image:
         side = max(shape[0], shape[1])
-        minimum = needs.side.minimum(params)
+        minimum = rule.minimum(params)
         if side < minimum:
-            fits = needs.side.fits(side, params)
-            allowed = f"allowed for this dataset: {fits}" if fits else "no setting of this recipe fits them"
-            raise UserError(f"recipe {name!r}: {needs.side.why}, so images need a longer side of at least "
-                            f"{minimum} pixels; dataset {data!r} has {_shape(shape[:2])} images; {allowed}")
+            fits = rule.fits(side)
+            allowed = f"allowed: {fits}" if fits else f"no {rule.param} fits them"
+            raise UserError(f"recipe {name!r}: {rule.param}={getattr(params, rule.param)} needs images with a "
+                            f"longer side of at least {minimum} pixels ({rule.why}); dataset {data!r} has "
+                            f"{_shape(shape[:2])} images; {allowed}")

@@ -64,8 +64,8 @@ CASES = [
     ("mixed image sizes", "stacked-ae", _images(sizes=((8, 8), (8, 8), (9, 8))), [],
      "all images must share one size"),
     ("corrupt image", "stacked-ae", _images(corrupt=True), [], "'truncated.png'"),
-    ("vectors to an image recipe", "stacked-ae", _npz(x=RNG.random((40, 6))), [], "needs images (H, W)"),
-    ("3-d points to dcgan", "dcgan", _named("synthetic-3d"), [], "needs images (H, W)"),
+    ("vectors to an image recipe", "stacked-ae", _npz(x=RNG.random((40, 6))), [], "needs image data (H, W)"),
+    ("3-d points to dcgan", "dcgan", _named("synthetic-3d"), [], "needs image data (H, W)"),
     ("centred data to a sigmoid recipe", "recurrent-ae", _named("synthetic-3d"), [],
      "needs data in [0, 1]"),
     ("no labels", "pretrain-classifier", _npz(x=GOOD), ["--set", "labels=4"], "needs class labels"),
@@ -77,11 +77,11 @@ CASES = [
     ("labels not one per sample", "stacked-ae", _npz(x=GOOD, y=LABELS[:10]), [], "10 labels for 40 samples"),
     ("too few labelled samples", "pretrain-classifier", _named("digits"), ["--set", "labels=5000"],
      "at least 5000 training samples"),
-    ("stages too deep", "conv-ae", _named("digits"), ["--set", "stages=4"], "allowed for this dataset: stages <= 3"),
+    ("stages too deep", "conv-ae", _named("digits"), ["--set", "stages=4"], "least 16 pixels (each Conv2D"),
     ("1x1 images, any stages", "conv-ae", _npz(x=RNG.random((40, 1, 1))), ["--set", "stages=1"],
-     "no setting of this recipe fits"),
+     "no stages fits them"),
     ("progan start above the image", "progan", _named("digits"), ["--set", "start_resolution=16"],
-     "start_resolution <= 8"),
+     "start_resolution=16 needs images with a longer side of at least 9 pixels"),
 ]
 
 
@@ -177,5 +177,5 @@ def test_the_worker_checks_again_when_the_job_starts(store, settings, tmp_path):
     np.savez(path, x=RNG.random((40, 6)))  # now vectors
     status = execute_run(run_id, settings)
     assert status["status"] == "failed"
-    assert "needs images (H, W)" in status["error"] and "\n" not in status["error"]
+    assert "needs image data (H, W)" in status["error"] and "\n" not in status["error"]
     assert status["epoch"] == 0

@@ -15,8 +15,9 @@ class SideRule:
     """The smallest longer image side the recipe's parameters allow, and which values of those
     parameters would fit a smaller image (None: no value fits)."""
 
+    param: str  # the parameter that sets the size needed
     minimum: Callable[[Any], int]  # params -> pixels
-    fits: Callable[[int, Any], Optional[str]]  # (longer side, params) -> "stages <= 3" or None
+    fits: Callable[[int], Optional[str]]  # longer side -> the values that fit ("stages <= 3"), or None
     why: str  # what needs the size, for the message
 
 
@@ -41,10 +42,10 @@ ANY_SHAPE = DataNeeds(images=False, unit_range=False)
 
 def halvings(param: str, why: str) -> SideRule:
     """`param` stages that each halve the image: the longer side must be at least 2**stages."""
-    def fits(side: int, _params: Any) -> Optional[str]:
-        return f"{param} <= {int(math.log2(side))}" if side >= 2 else None
+    def fits(side: int) -> Optional[str]:
+        return f"{param} <= {int(math.log2(side))}" if side >= 2 else None  # never "<= 0"
 
-    return SideRule(minimum=lambda p: 2 ** getattr(p, param), fits=fits, why=why)
+    return SideRule(param, minimum=lambda p: 2 ** getattr(p, param), fits=fits, why=why)
 
 
 def canvas_at_least(param: str, why: str) -> SideRule:
@@ -53,9 +54,9 @@ def canvas_at_least(param: str, why: str) -> SideRule:
     def canvas(side: int) -> int:
         return max(4, 2 ** math.ceil(math.log2(max(1, side))))
 
-    def fits(side: int, _params: Any) -> Optional[str]:
-        return f"{param} <= {canvas(side)}"
+    def fits(side: int) -> Optional[str]:
+        return ", ".join(str(2 ** k) for k in range(2, int(math.log2(canvas(side))) + 1))
 
     # The canvas of a side s reaches r (a power of two >= 4) once s > r / 2.
-    return SideRule(minimum=lambda p: 1 if getattr(p, param) <= 4 else getattr(p, param) // 2 + 1,
+    return SideRule(param, minimum=lambda p: 1 if getattr(p, param) <= 4 else getattr(p, param) // 2 + 1,
                     fits=fits, why=why)
