@@ -98,19 +98,24 @@ def test_settings_errors_are_one_line_and_create_nothing(lq_home, env, needle):
     assert _runs(lq_home) == []
 
 
-def test_an_idempotency_key_names_one_spec(lq_home):
-    first = invoke(["run", "linear-ae", "--epochs", "1", "--idempotency-key", "k1", "--json"])
+def test_an_idempotency_key_names_one_spec(lq_home, broker):
+    first = invoke(["submit", "linear-ae", "--epochs", "1", "--idempotency-key", "k1", "--json"])
     assert first.code == 0, first.stderr
     run_id = json.loads(first.stdout)["id"]
-    again = invoke(["run", "linear-ae", "--epochs", "1", "--idempotency-key", "k1", "--json"])
+    again = invoke(["submit", "linear-ae", "--epochs", "1", "--idempotency-key", "k1", "--json"])
     assert again.code == 0 and json.loads(again.stdout)["id"] == run_id
-    for other in (["linear-ae", "--epochs", "2"], ["stacked-ae", "--dataset", "digits", "--epochs", "1"],
-                  ["linear-ae", "--epochs", "1", "--set", "codings=1"]):
-        result = invoke(["run", *other, "--idempotency-key", "k1"])
+    for command, other in (("submit", ["linear-ae", "--epochs", "2"]),
+                           ("submit", ["stacked-ae", "--dataset", "digits", "--epochs", "1"]),
+                           ("run", ["linear-ae", "--epochs", "1", "--set", "codings=1"])):
+        result = invoke([command, *other, "--idempotency-key", "k1"])
         assert result.code == 2, result.stderr
         assert len(result.error_lines) == 1 and f"already names run {run_id}" in result.error_lines[0]
         assert "different spec" in result.error_lines[0]
     assert len(_runs(lq_home)) == 1
+    import redis
+
+    client = redis.Redis.from_url(broker)
+    assert sum(client.llen(k) for k in client.keys("latentq*") if client.type(k) == b"list") == 1
 
 
 def test_db_commands_show_and_upgrade_the_schema_from_any_folder(lq_home, tmp_path):
