@@ -7,6 +7,7 @@ images, absurd labels: latentq.datasets); this module refuses what this recipe c
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from latentq import datasets
@@ -57,6 +58,12 @@ def check_facts(facts: datasets.Facts, recipe: RecipeInfo, params: Any) -> None:
     if facts.train_samples < wanted:
         raise UserError(f"recipe {name!r} needs at least {wanted} training samples with these parameters; "
                         f"dataset {data!r} has {facts.train_samples} (of {facts.samples}, 10% held out)")
+    if needs.below_features:
+        features, value = math.prod(shape), getattr(params, needs.below_features)
+        if value >= features:
+            allowed = f"allowed: {needs.below_features} <= {features - 1}" if features > 1 else "no value fits"
+            raise UserError(f"recipe {name!r}: {needs.below_features}={value} must be below the {features} values "
+                            f"of each sample of dataset {data!r} (shape {shape}); {allowed}")
     rule = needs.side
     if rule and facts.is_image:
         side = max(shape[0], shape[1])

@@ -80,6 +80,8 @@ CASES = [
     ("stages too deep", "conv-ae", _named("digits"), ["--set", "stages=4"], "least 16 pixels (each Conv2D"),
     ("1x1 images, any stages", "conv-ae", _npz(x=RNG.random((40, 1, 1))), ["--set", "stages=1"],
      "no stages fits them"),
+    ("as many codings as inputs", "linear-ae", _named("synthetic-3d"), ["--set", "codings=3"],
+     "allowed: codings <= 2"),
     ("progan start above the image", "progan", _named("digits"), ["--set", "start_resolution=16"],
      "start_resolution=16 needs images with a longer side of at least 9 pixels"),
 ]

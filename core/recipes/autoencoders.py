@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field
@@ -33,7 +34,7 @@ register(
         params=LinearAEParams,
         default_dataset="synthetic-3d",
         can=frozenset({"reconstruct"}),
-        needs=ANY_SHAPE,
+        needs=replace(ANY_SHAPE, below_features="codings"),  # undercomplete: fewer codings than inputs
     )
 )
 register(

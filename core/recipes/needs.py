@@ -28,6 +28,7 @@ class DataNeeds:
     labels: bool = False  # integer class labels, at least 2 classes
     min_train: Optional[Callable[[Any], int]] = None  # params -> training samples needed (default 1)
     side: Optional[SideRule] = None
+    below_features: Optional[str] = None  # a parameter that must stay below the values per sample
 
     def min_train_samples(self, params: Any) -> int:
         return max(1, self.min_train(params)) if self.min_train else 1
