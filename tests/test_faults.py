@@ -10,7 +10,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -129,7 +128,8 @@ def test_broker_restart_mid_run_does_not_fail_the_run(start_worker, store, monke
         wait_for(lambda: store.get(run_id).epoch >= 1, what="training to start")
         redis.terminate()
         redis.wait(timeout=10)
-        time.sleep(1)
+        down_at = store.get(run_id).epoch
+        wait_for(lambda: store.get(run_id).epoch > down_at, what="an epoch to end while the broker is down")
         redis = _private_redis(port, tmp_path)
         status = finished(store, run_id)
         assert status["status"] == "succeeded" and status["attempts"] == 1
