@@ -7,8 +7,24 @@ import sys
 import click
 
 
+MAX_MESSAGE = 1000  # characters: an error names what was wrong, it never echoes a huge input whole
+
+
 def _one_line(message: str) -> str:
-    return " ".join(str(message).split())
+    line = " ".join(str(message).split())
+    if len(line) > MAX_MESSAGE:
+        line = f"{line[:MAX_MESSAGE]}... (cut)"
+    return _scrub(line)
+
+
+def _scrub(line: str) -> str:
+    """No password of the configured URLs in any message (a driver error may quote its URL)."""
+    import os
+
+    from latentq.settings import scrub
+
+    urls = [os.environ.get(name) for name in ("LATENTQ_DB_URL", "LATENTQ_BROKER_URL")]
+    return scrub(line, *[u for u in urls if u])
 
 
 def run_cli(group: click.Group, args: list[str] | None = None) -> None:
@@ -40,10 +56,13 @@ def run_cli(group: click.Group, args: list[str] | None = None) -> None:
         sys.exit(130)
     except Exception as exc:
         if _is_database_error(exc):
-            from latentq.settings import load_settings, mask_url
+            import os
+
+            from latentq.settings import mask_url
 
             reason = _one_line(str(getattr(exc, "orig", exc))).split(" (Background")[0]
-            click.echo(f"Error: database {mask_url(load_settings().db_url)} failed: {reason}", err=True)
+            url = os.environ.get("LATENTQ_DB_URL") or "the default SQLite database"
+            click.echo(f"Error: database {mask_url(url)} failed: {reason}", err=True)
             sys.exit(1)
         raise
     sys.exit(0)

@@ -10,6 +10,7 @@ from typing import Any, Optional
 import click
 
 from latentq.cli import render
+from latentq.cli.db_commands import db as db_group
 from latentq.cli.generate import generate as generate_command
 from latentq.cli.ids import resolve_run_id
 
@@ -54,13 +55,17 @@ def _where(settings, broker: bool = False) -> None:
 
 
 def _spec(recipe: str, queue: str = "latentq", priority: int = 5, **opts: Any):
+    """The validated job, its dataset checked against the recipe's needs: before anything exists."""
+    from latentq.data_checks import check_job
     from latentq.spec import build_spec, parse_sets
 
-    return build_spec(
+    spec = build_spec(
         kind="train", recipe=recipe, dataset=opts["dataset"], epochs=opts["epochs"], batch_size=opts["batch_size"],
         seed=opts["seed"], params=parse_sets(opts["sets"]), name=opts["name"],
         idempotency_key=opts["idempotency_key"], queue=queue, priority=priority,
     )
+    check_job(spec)
+    return spec
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -98,8 +103,9 @@ def _foreground(run_id: str, settings, store, quiet: bool) -> dict[str, Any]:
     if quiet:
         return execute_run(run_id, settings)
     done = threading.Event()
-    watcher = threading.Thread(target=lambda: render.follow(lambda: store.status(run_id), stop=done.is_set),
-                               daemon=True)
+    console = render.progress_console()  # here: the thread would decide while TensorFlow's import hides stderr
+    watcher = threading.Thread(target=lambda: render.follow(lambda: store.status(run_id), stop=done.is_set,
+                                                            console=console), daemon=True)
     watcher.start()
     try:
         status = execute_run(run_id, settings)
@@ -321,6 +327,7 @@ from latentq.cli import runs as _runs, ui as _ui  # noqa: E402  (their commands 
 
 for _command in (_ui.ui, _ui.report, _runs.rm, _runs.compare, _runs.make_sweep_command(job_options), _runs.export):
     cli.add_command(_command)
+cli.add_command(db_group)
 
 
 def main() -> None:

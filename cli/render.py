@@ -26,6 +26,17 @@ def _console(stderr: bool = False):
     return Console(stderr=stderr, highlight=False)
 
 
+def progress_console():
+    """The console for live progress on stderr, deciding *now*, in the calling thread, whether
+    stderr is a terminal. Decided later, in the thread that follows a foreground run, it can
+    find file descriptor 2 pointed at /dev/null by the quiet TensorFlow import
+    (latentq.models) and stay a plain, silent stream for the whole run."""
+    from rich.console import Console
+
+    tty = sys.stderr.isatty()
+    return Console(stderr=True, highlight=False, force_terminal=tty, force_interactive=tty)
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -152,15 +163,16 @@ def final_line(status: dict[str, Any]) -> str:
 
 
 def follow(get_status: Callable[[], dict[str, Any]], until_done: bool = True, interval: float = 0.5,
-           stop: Optional[Callable[[], bool]] = None) -> dict[str, Any]:
-    """A live progress bar (epoch, loss, ETA) on stderr until the run ends (or stop() is true)."""
+           stop: Optional[Callable[[], bool]] = None, console=None) -> dict[str, Any]:
+    """A live progress bar (epoch, loss, ETA) on stderr until the run ends (or stop() is true).
+    From another thread, pass a `progress_console()` made in the main thread."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     terminal = {"succeeded", "failed", "cancelled"}
     status = get_status()
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("epoch {task.completed:.0f}/{task.total:.0f}"),
                TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
-    with Progress(*columns, console=_console(stderr=True), transient=False) as progress:
+    with Progress(*columns, console=console or progress_console(), transient=False) as progress:
         task = progress.add_task(f"{status['id']} {status['status']}", total=max(1, status["epochs"]), metrics="")
         while True:
             m = status["metrics"]

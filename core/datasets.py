@@ -14,9 +14,10 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from latentq.errors import UserError
+from latentq.errors import UserError, clip
 
 VALIDATION_FRACTION = 0.1
+MAX_LABEL = 9_999  # class labels are 0..MAX_LABEL: a label is a class number, not an id
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
@@ -42,6 +43,46 @@ class Dataset:
         if self.y_train is None:
             return 0
         return int(max(self.y_train.max(), self.y_val.max() if len(self.y_val) else 0)) + 1
+
+    def facts(self) -> "Facts":
+        x = self.x_train
+        return Facts(self.name, len(self.x_train) + len(self.x_val), self.sample_shape, self.num_classes,
+                     float(min(x.min(), self.x_val.min())), float(max(x.max(), self.x_val.max())))
+
+
+def validation_size(samples: int) -> int:
+    return max(1, int(round(samples * VALIDATION_FRACTION)))
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the data checks need to know of a dataset: known without loading for the named
+    ones, read from the arrays for the others."""
+
+    name: str
+    samples: int
+    sample_shape: tuple[int, ...]
+    classes: int  # 0: no labels
+    low: float
+    high: float
+
+    @property
+    def train_samples(self) -> int:
+        return self.samples - validation_size(self.samples)
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.sample_shape) in (2, 3)
+
+
+# The named datasets whose loading costs (a file, scikit-learn, a download): their facts.
+KNOWN_FACTS = {
+    "mnist-5k": Facts("mnist-5k", 5000, (28, 28), 10, 0.0, 1.0),
+    "digits": Facts("digits", 1797, (8, 8), 10, 0.0, 1.0),
+    "mnist": Facts("mnist", 70000, (28, 28), 10, 0.0, 1.0),
+    "fashion-mnist": Facts("fashion-mnist", 70000, (28, 28), 10, 0.0, 1.0),
+    "cifar10": Facts("cifar10", 60000, (32, 32, 3), 10, 0.0, 1.0),
+}
 
 
 def _mnist_5k() -> tuple[np.ndarray, np.ndarray]:
@@ -119,16 +160,18 @@ def check(name: str) -> None:
         return
     kind, sep, target = name.partition(":")
     if not sep or kind not in ("npz", "images") or not target:
-        raise UserError(f"unknown dataset {name!r}; allowed: {_allowed()}")
+        raise UserError(f"unknown dataset {clip(name)}; allowed: {_allowed()}")
     path = Path(target).expanduser()
     if kind == "npz" and not path.is_file():
-        raise UserError(f"dataset {name!r}: no such file {str(path)!r}")
+        raise UserError(f"dataset {clip(name)}: no such file {clip(str(path))}")
     if kind == "images" and not path.is_dir():
-        raise UserError(f"dataset {name!r}: no such folder {str(path)!r}")
+        raise UserError(f"dataset {clip(name)}: no such folder {clip(str(path))}")
 
 
 def _scale(x: np.ndarray, source: str) -> np.ndarray:
     x = np.asarray(x)
+    if np.iscomplexobj(x):
+        raise UserError(f"{source}: array x holds complex numbers (dtype {x.dtype}); give real values")
     if not np.issubdtype(x.dtype, np.number):
         raise UserError(f"{source}: array x must be numeric, got dtype {x.dtype}")
     x = x.astype(np.float32)
@@ -157,10 +200,19 @@ def _load_npz(path: Path) -> tuple[np.ndarray, Optional[np.ndarray]]:
         raise UserError(f"{source}: not a readable .npz file ({exc})") from None
     if x.ndim < 2 or x.shape[0] < 2:
         raise UserError(f"{source}: x must hold at least 2 samples with shape (N, ...), got {x.shape}")
+    if 0 in x.shape[1:]:
+        raise UserError(f"{source}: x has a zero-sized dimension: samples of shape {x.shape[1:]}")
+    if x.ndim > 4:
+        raise UserError(f"{source}: samples must be vectors (D,), images (H, W) or (H, W, C); "
+                        f"x has samples of shape {x.shape[1:]}")
     if y is not None:
         y = np.asarray(y).reshape(-1)
-        if len(y) != len(x) or not np.issubdtype(y.dtype, np.integer) or (y.size and y.min() < 0):
-            raise UserError(f"{source}: y must hold one non-negative integer label per sample")
+        if len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+            raise UserError(f"{source}: y must hold one integer class label per sample (got dtype {y.dtype}, "
+                            f"{len(y)} labels for {len(x)} samples)")
+        if y.size and (y.min() < 0 or y.max() > MAX_LABEL):
+            raise UserError(f"{source}: labels must be class numbers 0..{MAX_LABEL}; y holds "
+                            f"{y.min()}..{y.max()}")
         y = y.astype(np.int64)
     if x.ndim == 4 and x.shape[-1] == 1:
         x = x[..., 0]
@@ -172,12 +224,17 @@ def _load_images(folder: Path) -> tuple[np.ndarray, Optional[np.ndarray]]:
 
     source = f"images:{folder}"
     root = folder.resolve()
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if classes:
-        files = [(f, label) for label, c in enumerate(classes) for f in sorted((root / c).iterdir())]
-    else:
-        files = [(f, None) for f in sorted(root.iterdir())]
-    files = [(f, label) for f, label in files if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()]
+    try:
+        classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if classes:
+            files = [(f, label) for label, c in enumerate(classes) for f in sorted((root / c).iterdir())]
+        else:
+            files = [(f, None) for f in sorted(root.iterdir())]
+        files = [(f, label) for f, label in files if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()]
+    except OSError as exc:
+        raise UserError(f"{source}: cannot list the folder ({exc.strerror or exc})") from None
+    if len(classes) > MAX_LABEL + 1:
+        raise UserError(f"{source}: {len(classes)} class sub-folders; at most {MAX_LABEL + 1}")
     for path, _ in files:
         if root not in path.resolve().parents:
             raise UserError(f"{source}: {path.name!r} is a link to a file outside the dataset folder; refused")
@@ -216,7 +273,7 @@ def load(name: str, seed: int = 0) -> Dataset:
     else:
         x, y = _load_images(Path(name[7:]).expanduser())
     order = np.random.default_rng(seed).permutation(len(x))
-    n_val = max(1, int(round(len(x) * VALIDATION_FRACTION)))
+    n_val = validation_size(len(x))
     val, train = order[:n_val], order[n_val:]
     return Dataset(
         name=name,

@@ -15,3 +15,11 @@ class Unavailable(UserError):
 
 class StateError(UserError):
     """A request the target's current state does not allow (cancel a finished run...)."""
+
+
+def clip(value: object, limit: int = 80) -> str:
+    """repr(value), cut to about `limit` characters: a long input is named, never echoed whole."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(str(value))} characters)"

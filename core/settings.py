@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from latentq.errors import UserError, clip
 
 
 @dataclass(frozen=True)
@@ -26,32 +31,123 @@ class Settings:
         return self.artifact_root / run_id
 
 
+DB_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
+BROKER_SCHEMES = ("redis", "rediss", "redis+socket")
+# Query keys whose values are secrets (password=, sslpassword=, token=, client_secret=, ...).
+SECRET_KEY = re.compile(r"pass|pwd|secret|token|auth|key", re.IGNORECASE)
+# Broker connections give up after this long (a TLS URL against a plain Redis must not hang).
+BROKER_TIMEOUT_SECONDS = 5.0
+
+
 def load_settings() -> Settings:
-    home = Path(os.environ.get("LATENTQ_HOME") or Path.home() / ".latentq").expanduser().resolve()
+    """The settings from the environment; a bad value is one UserError line naming its variable."""
+    home = _home(os.environ.get("LATENTQ_HOME") or str(Path.home() / ".latentq"))
     db_url = os.environ.get("LATENTQ_DB_URL") or f"sqlite:///{home / 'latentq.db'}"
+    broker_url = os.environ.get("LATENTQ_BROKER_URL") or "redis://localhost:6379/0"
+    check_url("LATENTQ_DB_URL", db_url, DB_SCHEMES)
+    check_url("LATENTQ_BROKER_URL", broker_url, BROKER_SCHEMES)
     return Settings(
         home=home,
         db_url=db_url,
-        broker_url=os.environ.get("LATENTQ_BROKER_URL") or "redis://localhost:6379/0",
-        heartbeat_seconds=float(os.environ.get("LATENTQ_HEARTBEAT_SECONDS", "2")),
-        heartbeat_timeout=float(os.environ.get("LATENTQ_HEARTBEAT_TIMEOUT", "120")),
-        max_attempts=int(os.environ.get("LATENTQ_MAX_ATTEMPTS", "3")),
+        broker_url=broker_url,
+        heartbeat_seconds=_number("LATENTQ_HEARTBEAT_SECONDS", 2.0, low=0.01),
+        heartbeat_timeout=_number("LATENTQ_HEARTBEAT_TIMEOUT", 120.0, low=0.1),
+        max_attempts=int(_number("LATENTQ_MAX_ATTEMPTS", 3, low=1, integer=True)),
         # Longer than any checkpoint interval or heartbeat timeout: recovery is the reaper's job
         # (database leases), never Redis redelivering an unacked message.
-        visibility_timeout=float(os.environ.get("LATENTQ_VISIBILITY_TIMEOUT", str(12 * 3600))),
+        visibility_timeout=_number("LATENTQ_VISIBILITY_TIMEOUT", float(12 * 3600), low=1),
     )
 
 
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ***, safe to print or log."""
+def _home(raw: str) -> Path:
+    """LATENTQ_HOME, created if missing; an unusable one is one line."""
+    home = Path(raw).expanduser()
+    try:
+        home = home.resolve()
+        home.mkdir(parents=True, exist_ok=True)
+        if not os.access(home, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "not writable")
+    except (OSError, RuntimeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UserError(f"LATENTQ_HOME={clip(raw)} is not a usable folder ({reason}); "
+                        f"set LATENTQ_HOME to a folder latentq can create and write") from None
+    return home
+
+
+def _number(name: str, default: float, low: float, integer: bool = False) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < low:
+        kind = "an integer" if integer else "a number"
+        raise UserError(f"{name} must be {kind} >= {low:g}; received {clip(raw)}")
+    return value
+
+
+def check_url(variable: str, url: str, schemes: tuple[str, ...]) -> None:
+    """One UserError line for a URL latentq cannot use: malformed, a port out of range, another scheme."""
     try:
         parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
+        parts.port  # noqa: B018  (raises ValueError for a port out of range or not a number)
+    except ValueError as exc:
+        raise UserError(f"{variable} is not a valid URL ({exc}): {mask_url(url)}") from None
+    if not parts.scheme or "://" not in url:
+        raise UserError(f"{variable} is not a URL: expected scheme://... (not echoed: it may hold a password)")
+    if parts.scheme.lower() not in schemes:
+        raise UserError(f"{variable}: unsupported scheme {clip(parts.scheme)}; allowed: {', '.join(schemes)}")
+
+
+def _secret_spans(url: str) -> list[tuple[int, int]]:
+    """Where passwords may sit in `url`, read every way a parser might read it (an unencoded
+    @, #, / or ? in a password included): masking too much is better than leaking."""
+    spans = []
+    scheme_end = url.find("://")
+    rest_at = scheme_end + 3 if scheme_end >= 0 else 0
+    last_at = url.rfind("@")
+    colon = url.find(":", rest_at)
+    if last_at > rest_at and 0 <= colon < last_at:
+        spans.append((colon + 1, last_at))  # user:PASSWORD@host, up to the last @
+    first_at = url.find("@", rest_at)
+    if first_at > rest_at and 0 <= colon < first_at:
+        spans.append((colon + 1, first_at))
+    query = url.find("?", rest_at)
+    if query >= 0:
+        # Every ?, & or ; may start a parameter (a password may hold one): look at each.
+        # A secret value runs to the next "&name=" (an unencoded & alone stays inside it).
+        for match in re.finditer(r"(?=[?&;]([^=&;?#]*)=((?:[^&]|&(?![A-Za-z_][\w.-]*=))*))", url[query:]):
+            if SECRET_KEY.search(match.group(1)):
+                spans.append((query + match.start(2), query + match.end(2)))
+    return [(a, b) for a, b in spans if b > a]
+
+
+def mask_url(url: str) -> str:
+    """The URL with every password (user-info, secret query parameters) replaced by ***, safe
+    to print or log."""
+    merged: list[list[int]] = []
+    for start, end in sorted(_secret_spans(url)):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out, pos = [], 0
+    for start, end in merged:
+        out += [url[pos:start], "***"]
+        pos = end
+    out.append(url[pos:])
+    return "".join(out)
+
+
+def scrub(text: str, *urls: str) -> str:
+    """`text` with the secrets of `urls` masked wherever they appear (an error may quote a URL)."""
+    for url in urls:
+        for start, end in _secret_spans(url):
+            secret = url[start:end]
+            if len(secret) >= 3:
+                text = text.replace(secret, "***")
+        if url in text:
+            text = text.replace(url, mask_url(url))
+    return text

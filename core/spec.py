@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from latentq import datasets
-from latentq.errors import UserError
+from latentq.errors import UserError, clip
 from latentq.recipes import get_recipe
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -36,7 +37,7 @@ class JobSpec(BaseModel):
     priority: int = Field(5, ge=0, le=9)
     idempotency_key: Optional[str] = Field(None, min_length=1, max_length=200)
     name: Optional[str] = Field(None, pattern=NAME_PATTERN)
-    parent: Optional[str] = None
+    parent: Optional[str] = Field(None, pattern=NAME_PATTERN)  # a run id: never a path
     generate: Optional[GenerateOptions] = None
 
     def recipe_params(self):
@@ -51,18 +52,29 @@ def parse_sets(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-            raise UserError(f"--set {pair!r}: expected key=value, for example --set codings=10")
+            raise UserError(f"--set {clip(pair)}: expected key=value, for example --set codings=10")
         out[key] = value.strip()
     return out
+
+
+def _not_finite(value: Any) -> bool:
+    try:
+        return isinstance(value, (str, float)) and not math.isfinite(float(value))
+    except ValueError:
+        return False
 
 
 def _one_line(exc: ValidationError, prefix: str, allowed_fields: list[str]) -> str:
     err = exc.errors()[0]
     field = ".".join(str(p) for p in err["loc"]) or "value"
     if err["type"] == "extra_forbidden":
-        return f"{prefix}unknown parameter {field!r}; allowed: {', '.join(allowed_fields) or '(none)'}"
+        return f"{prefix}unknown parameter {clip(field)}; allowed: {', '.join(allowed_fields) or '(none)'}"
     received = err.get("input")
-    return f"{prefix}{field}: {err['msg'].rstrip('.')} (received {received!r})"
+    message = err["msg"].rstrip(".")
+    if _not_finite(received) and err["type"] in ("less_than", "less_than_equal", "greater_than",
+                                                 "greater_than_equal", "finite_number"):
+        message = "Input should be a finite number"  # not "should be <= 10": nan compares false to any bound
+    return f"{prefix}{field}: {message} (received {clip(received)})"
 
 
 def resolve_params(recipe: str, raw: dict[str, Any]) -> dict[str, Any]:

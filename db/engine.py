@@ -38,7 +38,10 @@ def make_engine(url: str) -> Engine:
         raise UserError(f"LATENTQ_DB_URL is not a database URL: {mask_url(url)!r}") from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).expanduser().parent
+            if not folder.is_dir():  # a typo must not leave folders behind: say so instead
+                raise UserError(f"LATENTQ_DB_URL {mask_url(url)}: folder {str(folder)!r} does not exist; "
+                                f"create it or fix the URL")
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")

@@ -21,6 +21,10 @@ class IllegalTransition(StateError):
     """A status change that the run's current status does not allow."""
 
 
+class IdempotencyConflict(UserError):
+    """An idempotency key reused for a different job."""
+
+
 def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -49,7 +53,7 @@ class Store:
         if key:
             existing = self.find_by_key(key)
             if existing:
-                return existing, False
+                return self._same_spec(existing, spec), False
         run = Run(
             id=new_run_id(),
             kind=spec["kind"],
@@ -74,9 +78,20 @@ class Store:
                 s.add(run)
         except IntegrityError:
             if key and (existing := self.find_by_key(key)):
-                return existing, False  # lost the race to a concurrent submit with the same key
+                return self._same_spec(existing, spec), False  # lost the race to a concurrent submit
             raise
         return run.id, True
+
+    def _same_spec(self, run_id: str, spec: dict[str, Any]) -> str:
+        """The run an idempotency key names, if it was created with this very spec."""
+        stored = self.spec(run_id)
+        if stored != json.loads(json.dumps(spec, sort_keys=True)):
+            changed = sorted(k for k in set(stored) | set(spec) if stored.get(k) != spec.get(k))
+            raise IdempotencyConflict(
+                f"idempotency key {stored.get('idempotency_key')!r} already names run {run_id} "
+                f"({stored.get('recipe')} on {stored.get('dataset')}), created with a different spec "
+                f"(differs in: {', '.join(changed)}); use another key, or the same job to get that run back")
+        return run_id
 
     def find_by_key(self, key: str) -> Optional[str]:
         with self.session() as s:

@@ -50,6 +50,7 @@ import numpy as np
 
 from latentq import datasets
 from latentq.errors import UserError
+from latentq.files import inside
 from latentq.recipes import get_recipe
 from latentq.spec import GenerateOptions, JobSpec, check_generate_parent, generate_requests
 
@@ -180,7 +181,7 @@ def run(ctx) -> None:
     options = spec.generate or GenerateOptions()
     parent = check_generate_parent(ctx.store, spec.parent, options)
     info = get_recipe(parent.recipe)
-    model_path = Path(ctx.store.artifact_root) / spec.parent / "model.keras"
+    model_path = inside(Path(ctx.store.artifact_root), f"{spec.parent}/model.keras")
     if not model_path.is_file():
         raise UserError(f"run {spec.parent} has no model.keras (expected {model_path})")
     model = keras.models.load_model(model_path, compile=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -10,15 +9,24 @@ import pytest
 from PIL import Image
 
 from conftest import cli
+from inprocess import invoke
 from latentq.errors import UserError
 from latentq.files import inside
 
 
 @pytest.mark.parametrize("name", ["../up", "/etc/passwd", "a/b", "..", ".hidden", "x" * 65])
 def test_run_names_that_could_become_paths_are_refused(lq_home, name):
-    result = cli("run", "linear-ae", "--name", name)
-    assert result.returncode == 2 and "name" in result.stderr
+    result = invoke(["run", "linear-ae", "--name", name])
+    assert result.code == 2 and len(result.error_lines) == 1 and "name" in result.error_lines[0]
     assert not (lq_home / "runs").exists()
+
+
+@pytest.mark.parametrize("parent", ["../up", "/etc", "a/b", ".."])
+def test_a_generation_parent_is_a_run_id_never_a_path(parent):
+    from latentq.spec import build_spec
+
+    with pytest.raises(UserError, match="parent"):
+        build_spec(kind="generate", recipe="vae", dataset="digits", parent=parent)
 
 
 def test_paths_are_resolved_inside_the_root(tmp_path):
@@ -47,14 +55,14 @@ def test_an_image_folder_with_a_link_outside_it_is_refused(tmp_path, lq_home):
         datasets.load(f"images:{folder}")
 
 
-def test_a_corrupt_image_fails_the_run_naming_the_file(tmp_path, lq_home):
+def test_a_corrupt_image_is_refused_naming_the_file(tmp_path, lq_home):
     folder = tmp_path / "imgs"
     folder.mkdir()
     for i in range(4):
         Image.fromarray(np.full((8, 8), 30 * i, dtype=np.uint8)).save(folder / f"{i}.png")
     (folder / "truncated.png").write_bytes((folder / "0.png").read_bytes()[:20])
     result = cli("run", "stacked-ae", "--dataset", f"images:{folder}", "--epochs", "1", "--json")
-    assert result.returncode == 1
-    status = json.loads(result.stdout)
-    assert status["status"] == "failed" and "truncated.png" in status["error"]
-    assert "\n" not in status["error"]
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and "truncated.png" in lines[0], result.stderr
+    assert not (lq_home / "runs").exists()

@@ -10,7 +10,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -129,7 +128,8 @@ def test_broker_restart_mid_run_does_not_fail_the_run(start_worker, store, monke
         wait_for(lambda: store.get(run_id).epoch >= 1, what="training to start")
         redis.terminate()
         redis.wait(timeout=10)
-        time.sleep(1)
+        down_at = store.get(run_id).epoch
+        wait_for(lambda: store.get(run_id).epoch > down_at, what="an epoch to end while the broker is down")
         redis = _private_redis(port, tmp_path)
         status = finished(store, run_id)
         assert status["status"] == "succeeded" and status["attempts"] == 1
@@ -151,7 +151,9 @@ def test_cancel_a_running_run_and_a_queued_one(start_worker, store):
     status = finished(store, running, timeout=30)
     assert status["status"] == "cancelled" and status["epoch"] < 8
     assert (Path(store.artifact_root) / running / "checkpoints" / "latest.keras").is_file()
-    time.sleep(2)  # the queued run's message is delivered and dropped
+    # Only once its message has been delivered and dropped does attempts == 0 say anything.
+    wait_for(lambda: any("dropped" in e.message for e in store.events(queued)), timeout=60,
+             what="the cancelled run's message to be delivered and dropped")
     never = store.status(queued)
     assert never["status"] == "cancelled" and never["attempts"] == 0 and never["started_at"] is None
     assert cli("cancel", running).returncode == 1  # already finished: a clear error

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import pytest
 
 from latentq.db.schema import RunStatus
-from latentq.db.store import IllegalTransition, Store
+from latentq.db.store import IdempotencyConflict, IllegalTransition, Store
 from latentq.errors import NotFound
 
 SPEC = {"kind": "train", "recipe": "linear-ae", "dataset": "synthetic-3d", "epochs": 3, "queue": "latentq"}
@@ -81,6 +82,14 @@ def test_idempotency_key_returns_the_same_run(any_store):
     first, created = any_store.create_run(spec)
     second, created_again = any_store.create_run(spec)
     assert created and not created_again and first == second
+
+
+def test_idempotency_key_with_another_spec_is_refused_naming_the_run(any_store):
+    key = f"nightly-{uuid.uuid4().hex[:6]}"
+    first, _ = any_store.create_run({**SPEC, "idempotency_key": key})
+    with pytest.raises(IdempotencyConflict, match=f"already names run {first} .*differs in: epochs"):
+        any_store.create_run({**SPEC, "epochs": 4, "idempotency_key": key})
+    assert [r.id for r in any_store.list_runs(limit=10_000) if r.idempotency_key == key] == [first]
 
 
 def test_reaper_requeues_a_stale_run_once_and_fails_after_max_attempts(any_store):

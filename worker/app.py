@@ -9,10 +9,11 @@ from functools import lru_cache
 
 from celery import Celery, signals
 
-from latentq.settings import Settings, load_settings
+from latentq.settings import BROKER_TIMEOUT_SECONDS, Settings, load_settings
 
 
-def make_app(settings: Settings) -> Celery:
+def make_app(settings: Settings, sending: bool = False) -> Celery:
+    """sending: an app that only sends, whose connects and TLS handshakes give up in seconds."""
     app = Celery("latentq", broker=settings.broker_url, include=["latentq.worker.tasks"])
     app.conf.update(
         task_serializer="json",
@@ -34,6 +35,10 @@ def make_app(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
     )
+    if sending:  # a wrong TLS setting (rediss:// against a plain Redis) must not hang a submit
+        app.conf.broker_transport_options.update(socket_timeout=BROKER_TIMEOUT_SECONDS,
+                                                 socket_connect_timeout=BROKER_TIMEOUT_SECONDS)
+        app.conf.broker_connection_timeout = BROKER_TIMEOUT_SECONDS
     return app
 
 
@@ -46,7 +51,7 @@ _producer = lru_cache(maxsize=8)(make_app)
 
 def producer_app() -> Celery:
     """An app for sending, bound to the settings of *now* (not of import time)."""
-    return _producer(load_settings())
+    return _producer(load_settings(), sending=True)
 
 
 def redis_priority(priority: int) -> int:
@@ -71,11 +76,13 @@ def ping_broker(timeout: float = 3.0) -> None:
     from latentq.errors import Unavailable
     from latentq.settings import mask_url
 
+    url = load_settings().broker_url
     try:
         with producer_app().connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout)
     except Exception as exc:
-        raise Unavailable(f"cannot reach the broker {mask_url(load_settings().broker_url)}: {exc}") from None
+        hint = " (a rediss:// URL needs a broker that speaks TLS)" if url.startswith("rediss:") else ""
+        raise Unavailable(f"cannot reach the broker {mask_url(url)}: {exc}{hint}") from None
 
 
 @signals.worker_shutting_down.connect

@@ -12,6 +12,7 @@ import traceback
 import uuid
 from typing import Any, Callable, Optional
 
+from latentq.data_checks import check_dataset
 from latentq.db.schema import RunStatus
 from latentq.db.store import Store
 from latentq.errors import UserError
@@ -64,7 +65,7 @@ def execute_run(
     except StopRun as stop:
         _stopped(store, run_id, owner, stop, on_release)
     except UserError as exc:
-        store.finish(run_id, owner, RunStatus.FAILED, str(exc))
+        store.finish(run_id, owner, RunStatus.FAILED, " ".join(str(exc).split()))
     except OSError as exc:
         store.add_event(run_id, "error", traceback.format_exc())
         reason = f"{type(exc).__name__}: {exc}"
@@ -91,6 +92,8 @@ def _run_claimed(store: Store, run_id: str, owner: str, settings: Settings, sign
     params = spec.recipe_params()
     max_seconds = params.max_minutes * 60 if params.max_minutes else None
     ctx = RunContext(store, run_id, owner, spec, run_dir, signals, max_seconds=max_seconds)
+    if spec.kind == "train":  # again: the files may have changed since the job was submitted
+        check_dataset(ctx.dataset(), spec)
 
     from latentq.models import registry  # TensorFlow is imported here, in the training process
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field
 
 from latentq.recipes.catalog import RecipeInfo, RecipeParams, register
+from latentq.recipes.needs import ANY_SHAPE, IMAGES, DataNeeds, halvings
 
 Optimizer = Literal["sgd", "adam", "rmsprop", "nadam"]
 
@@ -32,6 +34,7 @@ register(
         params=LinearAEParams,
         default_dataset="synthetic-3d",
         can=frozenset({"reconstruct"}),
+        needs=replace(ANY_SHAPE, below_features="codings"),  # undercomplete: fewer codings than inputs
     )
 )
 register(
@@ -122,6 +125,11 @@ _AE_RECIPES = (
     ("pretrain-classifier", "Unsupervised pretraining: AE on all images, classifier on few labels vs scratch",
      PretrainClassifierParams),
 )
+_AE_NEEDS = {  # the others need images in [0, 1]
+    "conv-ae": DataNeeds(side=halvings("stages", "each Conv2D + MaxPool stage halves the image")),
+    "recurrent-ae": DataNeeds(images=False),  # (steps,), (steps, features) or images read as rows
+    "pretrain-classifier": DataNeeds(labels=True, min_train=lambda p: p.labels),
+}
 for _name, _summary, _params in _AE_RECIPES:
     register(RecipeInfo(name=_name, family="autoencoder", summary=_summary, params=_params,
-                        can=frozenset({"reconstruct"})))
+                        can=frozenset({"reconstruct"}), needs=_AE_NEEDS.get(_name, IMAGES)))

@@ -9,6 +9,7 @@ from typing import Any, Literal, Optional, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field
 
 from latentq.errors import UserError
+from latentq.recipes.needs import IMAGES, DataNeeds
 
 # Family modules that register recipes; imported on first lookup.
 _FAMILY_MODULES = (
@@ -41,6 +42,8 @@ class RecipeInfo:
     default_dataset: str = "mnist-5k"
     # What a generation job may ask of a trained run: sample, interpolate, reconstruct.
     can: frozenset[str] = field(default_factory=frozenset)
+    # What the recipe needs of its dataset (checked by latentq.data_checks before a run exists).
+    needs: DataNeeds = IMAGES
 
     def param_table(self) -> list[dict[str, Any]]:
         """One row per parameter (the recipe's own first, shared ones last): name, type, default, bounds, help."""

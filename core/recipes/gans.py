@@ -7,6 +7,7 @@ from typing import Literal, Optional
 from pydantic import Field
 
 from latentq.recipes.catalog import RecipeInfo, RecipeParams, register
+from latentq.recipes.needs import DataNeeds, canvas_at_least
 
 Optimizer = Literal["sgd", "adam", "rmsprop", "nadam"]
 
@@ -143,6 +144,7 @@ register(
                 "equalized learning rate, pixelwise normalisation, minibatch standard deviation",
         params=ProGANParams,
         can=frozenset({"sample"}),
+        needs=DataNeeds(side=canvas_at_least("start_resolution", "the first stage is start_resolution pixels")),
     )
 )
 register(
