@@ -245,6 +245,7 @@ def make_sweep_command(job_options):
 def run_sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], group: Optional[str], as_json: bool,
               queue: str, priority: int, wait: bool, max_attempts: Optional[int], opts: dict[str, Any]) -> None:
     from latentq.cli import main, render
+    from latentq.data_checks import check_job
     from latentq.spec import NAME_PATTERN, build_spec, parse_sets
     from latentq.worker.app import enqueue, ping_broker
 
@@ -276,6 +277,7 @@ def run_sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], grou
             json.dumps([definition, point, opts["idempotency_key"]], sort_keys=True).encode()).hexdigest()[:16]
         specs.append(build_spec(kind="train", recipe=recipe, params=params, name=f"{group}-{i + 1:02d}",
                                 idempotency_key=key, queue=queue, priority=priority, **fields))
+        check_job(specs[-1])
     settings = main._settings()
     if not as_json:
         main._where(settings, broker=True)
