@@ -13,13 +13,17 @@ so with kl_weight = 1 the loss is the negative ELBO per pixel (Bernoulli likelih
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import keras
 import numpy as np
 
 from latentq.models import training
-from latentq.models.autoencoders import require_images
+from latentq.models.data_checks import require_images
+from latentq.recipes import vae as recipes
+
+if TYPE_CHECKING:
+    from latentq.worker.context import RunContext
 
 SAMPLE_GRID = 32  # fixed-noise samples drawn after every epoch
 SAMPLE_COLS = 8
@@ -278,15 +282,12 @@ def finish_vae(ctx, model: VAE, noise: np.ndarray) -> None:
         quality.record_quality(ctx, decode(model.decoder, codings), step=epochs)
 
 
-def train_dense_vae(ctx) -> None:
+@recipes.VAE.trainer
+def train_dense_vae(ctx: RunContext, params: recipes.VAEParams) -> None:
     train_vae(ctx, build_vae)
 
 
-def train_conv_vae(ctx) -> None:
+@recipes.CONV_VAE.trainer
+def train_conv_vae(ctx: RunContext, params: recipes.ConvVAEParams) -> None:
     train_vae(ctx, build_conv_vae)
 
-
-TRAINERS = {
-    "vae": train_dense_vae,
-    "conv-vae": train_conv_vae,
-}

@@ -14,7 +14,9 @@ import pytest
 
 import latentq.models  # noqa: F401  (registers the custom objects)
 from latentq.models import progan
-from latentq.models.progan import Frame, GrowthPlan, ProGAN
+from latentq.models.canvas import Frame
+from latentq.models.growth import GrowthPlan
+from latentq.models.progan import ProGAN
 from tests.conftest import artifact_paths, cli
 
 GAN_METRICS = ("loss", "val_loss", "d_loss", "g_loss", "d_real_accuracy", "d_fake_accuracy")

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from latentq.recipes.catalog import RecipeInfo, RecipeParams, register
+from latentq.recipes.catalog import RecipeInfo, RecipeParams, declared, register
 
 Optimizer = Literal["sgd", "adam", "rmsprop", "nadam"]
 
@@ -24,7 +24,7 @@ class StackedAEParams(RecipeParams):
     learning_rate: float = Field(1e-3, gt=0, le=10, description="learning rate")
 
 
-register(
+LINEAR_AE = register(
     RecipeInfo(
         name="linear-ae",
         family="autoencoder",
@@ -34,7 +34,7 @@ register(
         can=frozenset({"reconstruct"}),
     )
 )
-register(
+STACKED_AE = register(
     RecipeInfo(
         name="stacked-ae",
         family="autoencoder",
@@ -125,3 +125,5 @@ _AE_RECIPES = (
 for _name, _summary, _params in _AE_RECIPES:
     register(RecipeInfo(name=_name, family="autoencoder", summary=_summary, params=_params,
                         can=frozenset({"reconstruct"})))
+TIED_AE, GREEDY_AE, CONV_AE, RECURRENT_AE, DENOISING_AE, SPARSE_AE, SPARSE_KL_AE, PRETRAIN_CLASSIFIER = (
+    declared(name) for name, _, _ in _AE_RECIPES)

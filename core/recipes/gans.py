@@ -1,4 +1,4 @@
-"""Parameters of the GAN recipes (the Keras code is in latentq.models.gans)."""
+"""Parameters of the GAN recipes (the Keras code is in latentq.models.gan_recipes, progan, stylegan)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ class DCGANParams(AdversarialParams):
                                                    "size)")
 
 
-register(
+GAN = register(
     RecipeInfo(
         name="gan",
         family="gan",
@@ -75,7 +75,7 @@ register(
         can=frozenset({"sample"}),
     )
 )
-register(
+DCGAN = register(
     RecipeInfo(
         name="dcgan",
         family="gan",
@@ -135,7 +135,7 @@ class StyleGANParams(EqualizedGANParams):
                                            "codings, switching at a random layer")
 
 
-register(
+PROGAN = register(
     RecipeInfo(
         name="progan",
         family="gan",
@@ -145,7 +145,7 @@ register(
         can=frozenset({"sample"}),
     )
 )
-register(
+STYLEGAN = register(
     RecipeInfo(
         name="stylegan",
         family="gan",
