@@ -30,18 +30,16 @@ def train_autoencoder(ctx, build: Callable, loss: str = "binary_crossentropy",
     and numbers (`finish_autoencoder`). `callbacks(model)` may add Keras callbacks."""
     data = ctx.dataset()
     params = ctx.params
-    resumed = training.resume(ctx)
-    model = resumed.model
-    if model is None:
+
+    def make() -> keras.Model:
         model = build(params, data.sample_shape)
         model.compile(optimizer=training.make_optimizer(params.optimizer, params.learning_rate), loss=loss,
                       metrics=[keras.metrics.MeanSquaredError(name="mse")])
-    ctx.record(0, params=training.count_params(model))
-    extra = tuple(callbacks(model)) if callbacks else ()
-    training.fit(ctx, model, data.x_train, data.x_train, (data.x_val, data.x_val), initial_epoch=resumed.epoch,
-                 extra_callbacks=extra)
-    finish_autoencoder(ctx, model, curves=curves)
-    return model
+        return model
+
+    return training.train(ctx, make, data.x_train, data.x_train, (data.x_val, data.x_val),
+                          callbacks=callbacks or (lambda model: ()),
+                          finish=lambda model: finish_autoencoder(ctx, model, curves=curves))
 
 
 def finish_autoencoder(ctx, model: keras.Model, *, curves: Sequence[str] = ("loss", "val_loss"),

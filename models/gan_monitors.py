@@ -83,10 +83,7 @@ def save_epoch_curves(ctx, kind: str, rel: str, names: tuple[str, ...], title: s
     """Curves of metrics recorded at some epochs only (every eval_every), against their epochs."""
     from latentq import pictures
 
-    series: dict[str, dict[int, float]] = {}
-    for metric in ctx.store.metrics(ctx.run_id):
-        if metric.name in names and metric.step > 0:
-            series.setdefault(metric.name, {})[metric.step] = metric.value
+    series = ctx.history_by_step(*names)
     if not series:
         return
     steps = sorted({step for values in series.values() for step in values})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
+import numpy as np
 
 from latentq.models import training
 from latentq.models.data_checks import require_images
@@ -25,21 +26,25 @@ def train_adversarial(ctx, build: Callable[..., GAN], sample_fn: SampleFn = gene
     data = ctx.dataset()
     params = ctx.params
     seed = ctx.spec.seed
-    resumed = training.resume(ctx)
-    model = resumed.model
-    if model is None:
-        model = compile_gan(build(params, data.sample_shape, seed), params)
-    ctx.record(0, params=training.count_params(model),
-               generator_params=training.count_params(model.get_layer("generator")),
-               discriminator_params=training.count_params(model.get_layer("discriminator")))
     grid_noise = fixed_noise(seed, SAMPLE_GRID, params.codings, stream=0)
     eval_noise = fixed_noise(seed, params.eval_samples, params.codings, stream=1)
     callbacks = (SampleMonitor(ctx, grid_noise, sample_fn),
                  QualityMonitor(ctx, params.eval_every, eval_noise, params.collapse_threshold, sample_fn),
                  *extra_callbacks)
     validation = (data.x_val,) if len(data.x_val) else None
-    training.fit(ctx, model, data.x_train, None, validation, initial_epoch=resumed.epoch,
-                 extra_callbacks=callbacks)
+    return training.train(ctx, lambda: compile_gan(build(params, data.sample_shape, seed), params),
+                          data.x_train, None, validation, numbers=network_sizes, callbacks=lambda model: callbacks,
+                          finish=lambda model: finish_adversarial(ctx, model, grid_noise, sample_fn))
+
+
+def network_sizes(model: GAN) -> dict[str, int]:
+    return {"generator_params": training.count_params(model.get_layer("generator")),
+            "discriminator_params": training.count_params(model.get_layer("discriminator"))}
+
+
+def finish_adversarial(ctx, model: GAN, grid_noise: np.ndarray, sample_fn: SampleFn = generate_images) -> None:
+    """model.keras, the final samples, the loss and quality curves."""
+    data = ctx.dataset()
     ctx.save_model(model)
     ctx.save_grid("samples", "images/samples.png", sample_fn(model, grid_noise), cols=8)
     title = f"{ctx.spec.recipe} on {data.name}"
@@ -47,7 +52,6 @@ def train_adversarial(ctx, build: Callable[..., GAN], sample_fn: SampleFn = gene
     save_epoch_curves(ctx, "quality_curve", "plots/fcd.png", ("fcd",), title)
     save_epoch_curves(ctx, "quality_curve", "plots/coverage.png", ("class_coverage", "class_kl", "mode_collapse"),
                       title)
-    return model
 
 
 @recipes.GAN.trainer

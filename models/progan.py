@@ -45,15 +45,10 @@ from latentq.models.data_checks import require_images
 from latentq.models.gan import GAN
 from latentq.models.samples import fixed_noise
 from latentq.recipes import gans as recipes
+from latentq.models import arg_checks
 
 if TYPE_CHECKING:
     from latentq.worker.context import RunContext
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return value
 
 
 @keras.saving.register_keras_serializable(package="latentq")
@@ -78,9 +73,9 @@ class ProGAN(GAN):
     def __init__(self, image_shape, codings: int, filters: int = 64, start_resolution: int = 4,
                  resolution: Optional[int] = None, seed: Optional[int] = None, **kwargs):
         frame = Frame.of(image_shape)
-        _positive_int("codings", codings)
-        _positive_int("filters", filters)
-        _positive_int("start_resolution", start_resolution)
+        arg_checks.positive_int("codings", codings)
+        arg_checks.positive_int("filters", filters)
+        arg_checks.positive_int("start_resolution", start_resolution)
         if start_resolution < 4 or start_resolution & (start_resolution - 1) or start_resolution > frame.size:
             raise ValueError(f"`start_resolution` must be a power of two from 4 to {frame.size} (the images' "
                              f"padded size). Received: start_resolution={start_resolution!r}")

@@ -1,9 +1,9 @@
-"""Samples drawn from fixed noise: the noise itself, the per-epoch grid and the montage."""
+"""Samples drawn from fixed noise (VAEs and GANs): the noise itself, the per-epoch grid and the montage."""
 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Optional
 
 import keras
 import numpy as np
@@ -16,7 +16,8 @@ MONTAGE_MAX_ROWS = 40  # a longer run shows 40 epochs spread evenly, the last on
 
 
 def fixed_noise(seed: int, n: int, codings: int, stream: int = 0) -> np.ndarray:
-    """The same Gaussian codings for every epoch and every attempt of a run."""
+    """The same Gaussian codings for every epoch and every attempt of a run (VAEs and GANs);
+    `stream` tells apart the noises one run draws (grid, evaluation, style mixing)."""
     return np.random.default_rng([seed, stream]).standard_normal((n, codings)).astype(np.float32)
 
 
@@ -30,21 +31,24 @@ SampleFn = Callable[[keras.Model, np.ndarray], np.ndarray]
 
 
 class SampleMonitor(keras.callbacks.Callback):
-    """After each epoch: images/samples/epoch_NNN.png, a grid from the same fixed noise, and
-    images/evolution.png, one row per epoch of the first few of those samples (how they evolved).
-    The montage rows are kept in the checkpoint folder, so a resumed run continues it."""
+    """After each epoch: images/samples/epoch_NNN.png, a grid from the same fixed noise (`cols` a
+    row; a square grid by default), and, unless montage_cols=0, images/evolution.png, one row per
+    epoch of the first few of those samples (how they evolved). The montage rows are kept in the
+    checkpoint folder, so a resumed run continues it."""
 
-    def __init__(self, ctx, noise: np.ndarray, sample_fn: SampleFn = generate_images,
-                 montage_cols: int = MONTAGE_COLS, max_rows: int = MONTAGE_MAX_ROWS):
+    def __init__(self, ctx, noise: np.ndarray, sample_fn: SampleFn = generate_images, *, kind: str = "samples",
+                 cols: Optional[int] = None, montage_cols: int = MONTAGE_COLS, max_rows: int = MONTAGE_MAX_ROWS):
         super().__init__()
         self.ctx = ctx
         self.noise = noise
         self.sample_fn = sample_fn
+        self.kind = kind
+        self.cols = cols or int(math.ceil(math.sqrt(len(noise))))
         self.montage_cols = min(montage_cols, len(noise))
         self.max_rows = max_rows
         self.store_path = ctx.checkpoint_dir / "montage.npz"
         self.rows: dict[int, np.ndarray] = {}
-        if self.store_path.exists():
+        if self.montage_cols and self.store_path.exists():
             with np.load(self.store_path) as saved:
                 self.rows = {int(e): row for e, row in zip(saved["epochs"], saved["rows"])}
 
@@ -53,8 +57,11 @@ class SampleMonitor(keras.callbacks.Callback):
             return
         done = epoch + 1
         images = self.sample_fn(self.model, self.noise)
-        cols = int(math.ceil(math.sqrt(len(images))))
-        self.ctx.save_grid("samples", f"images/samples/epoch_{done:03d}.png", images, cols=cols)
+        self.ctx.save_grid(self.kind, f"images/samples/epoch_{done:03d}.png", images, cols=self.cols)
+        if self.montage_cols:
+            self.save_montage(done, images)
+
+    def save_montage(self, done: int, images: np.ndarray) -> None:
         self.rows = {e: r for e, r in self.rows.items() if e < done}
         self.rows[done] = images[: self.montage_cols]
         epochs = sorted(self.rows)

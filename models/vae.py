@@ -20,7 +20,10 @@ import numpy as np
 
 from latentq.models import training
 from latentq.models.data_checks import require_images
+from latentq.models.predict import batched
+from latentq.models.samples import SampleMonitor, fixed_noise
 from latentq.recipes import vae as recipes
+from latentq.models import arg_checks
 
 if TYPE_CHECKING:
     from latentq.worker.context import RunContext
@@ -28,11 +31,6 @@ if TYPE_CHECKING:
 SAMPLE_GRID = 32  # fixed-noise samples drawn after every epoch
 SAMPLE_COLS = 8
 RECONSTRUCTION_SAMPLES = 10
-
-
-def _check_seed(seed) -> None:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ValueError(f"`seed` must be None or a non-negative integer. Received: seed={seed!r}")
 
 
 @keras.saving.register_keras_serializable(package="latentq")
@@ -44,7 +42,7 @@ class Sampling(keras.layers.Layer):
 
     def __init__(self, seed: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
-        _check_seed(seed)
+        arg_checks.seed(seed)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -208,52 +206,30 @@ def build_conv_vae(params, shape: tuple[int, ...], seed: int = 0) -> VAE:
 # ---- training ----------------------------------------------------------------------------
 
 
-def fixed_noise(codings: int, seed: int, n: int = SAMPLE_GRID) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal((n, codings)).astype(np.float32)
+def decode(decoder: keras.Model, codings: np.ndarray) -> np.ndarray:
+    return batched(lambda z: decoder(z, training=False), codings)
 
 
-def decode(decoder: keras.Model, codings: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    out = [keras.ops.convert_to_numpy(decoder(codings[i:i + batch_size], training=False))
-           for i in range(0, len(codings), batch_size)]
-    return np.concatenate(out)
-
-
-def mean_codings(encoder: keras.Model, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    out = [keras.ops.convert_to_numpy(encoder(images[i:i + batch_size], training=False)[0])
-           for i in range(0, len(images), batch_size)]
-    return np.concatenate(out)
-
-
-class SampleGrid(keras.callbacks.Callback):
-    """After every completed epoch: decode the same fixed noise, save images/samples/epoch_NNN.png."""
-
-    def __init__(self, ctx, noise: np.ndarray):
-        super().__init__()
-        self.ctx = ctx
-        self.noise = noise
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.model.stop_training:  # a partial epoch (cancel, shutdown): no picture
-            return
-        images = decode(self.model.decoder, self.noise)
-        self.ctx.save_grid("samples_epoch", f"images/samples/epoch_{epoch + 1:03d}.png", images, SAMPLE_COLS)
+def mean_codings(encoder: keras.Model, images: np.ndarray) -> np.ndarray:
+    return batched(lambda x: encoder(x, training=False)[0], images)
 
 
 def train_vae(ctx, build: Callable) -> VAE:
     require_images(ctx)
     data = ctx.dataset()
     params = ctx.params
-    resumed = training.resume(ctx)
-    model = resumed.model
-    if model is None:
+    noise = fixed_noise(ctx.spec.seed, SAMPLE_GRID, params.codings)
+
+    def make() -> VAE:
         model = build(params, data.sample_shape, seed=ctx.spec.seed)
         model.compile(optimizer=training.make_optimizer(params.optimizer, params.learning_rate))
-    ctx.record(0, params=training.count_params(model), codings=params.codings)
-    noise = fixed_noise(params.codings, ctx.spec.seed)
-    training.fit(ctx, model, data.x_train, data.x_train, (data.x_val, data.x_val), initial_epoch=resumed.epoch,
-                 extra_callbacks=(SampleGrid(ctx, noise),))
-    finish_vae(ctx, model, noise)
-    return model
+        return model
+
+    grid = SampleMonitor(ctx, noise, lambda model, z: decode(model.decoder, z), kind="samples_epoch",
+                         cols=SAMPLE_COLS, montage_cols=0)
+    return training.train(ctx, make, data.x_train, data.x_train, (data.x_val, data.x_val),
+                          numbers=lambda model: {"codings": params.codings}, callbacks=lambda model: (grid,),
+                          finish=lambda model: finish_vae(ctx, model, noise))
 
 
 def finish_vae(ctx, model: VAE, noise: np.ndarray) -> None:
