@@ -75,7 +75,7 @@ def train_linear_ae(ctx: RunContext, params: recipes.LinearAEParams) -> None:
     total = np.sum((x - x.mean(axis=0)) ** 2)
     recon = model.predict(data.x_train, batch_size=256, verbose=0).reshape(len(x), -1)
     ae_explained = 1.0 - np.sum((x - recon) ** 2) / total
-    pca = PCA(n_components=ctx.params.codings, random_state=ctx.spec.seed).fit(x)
+    pca = PCA(n_components=params.codings, random_state=ctx.spec.seed).fit(x)
     pca_explained = float(np.sum(pca.explained_variance_ratio_))
     ctx.record(
         ctx.spec.epochs,
@@ -130,7 +130,7 @@ def _noisy(params, x: np.ndarray, seed: int) -> np.ndarray:
 @recipes.DENOISING_AE.trainer
 def train_denoising_ae(ctx: RunContext, params: recipes.DenoisingAEParams) -> None:
     require_images(ctx)
-    data, params = ctx.dataset(), ctx.params
+    data = ctx.dataset()
     model = train_autoencoder(ctx, lambda p, shape: build_denoising_ae(p, shape, seed=ctx.spec.seed))
     noisy = _noisy(params, data.x_val, ctx.spec.seed + 1)
     denoised = model.predict(noisy, batch_size=256, verbose=0)

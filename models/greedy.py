@@ -43,7 +43,7 @@ def train_greedy_ae(ctx: RunContext, params: recipes.GreedyAEParams) -> None:
     trains --epochs epochs and records phase<k>_loss, phase<k>_val_loss per epoch. No
     checkpoints: a resumed attempt restarts its phases."""
     require_images(ctx)
-    data, params, epochs = ctx.dataset(), ctx.params, ctx.spec.epochs
+    data, epochs = ctx.dataset(), ctx.spec.epochs
     shape = data.sample_shape
     size = int(np.prod(shape))
     units = greedy_units(params.hidden, params.codings, params.phases)

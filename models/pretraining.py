@@ -78,7 +78,7 @@ def train_pretrain_classifier(ctx: RunContext, params: recipes.PretrainClassifie
     encoder and from scratch; accuracy of both on the validation set. A resumed attempt
     resumes the AE and restarts the classifiers."""
     require_images(ctx)
-    data, params = ctx.dataset(), ctx.params
+    data = ctx.dataset()
     if data.y_train is None or data.num_classes < 2:
         raise UserError(f"pretrain-classifier needs a labelled dataset; {data.name!r} has no labels")
     picked = balanced_indices(data.y_train, params.labels, data.num_classes, ctx.spec.seed)

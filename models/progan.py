@@ -213,7 +213,6 @@ def build_progan(params, shape: tuple[int, ...], seed: Optional[int] = None) -> 
 def train_progan(ctx: RunContext, params: recipes.ProGANParams) -> None:
     require_images(ctx)
     data = ctx.dataset()
-    params = ctx.params
     frame = Frame.of(data.sample_shape)
     if params.start_resolution > frame.size:
         raise UserError(f"start_resolution={params.start_resolution} is larger than the images of {data.name} "
