@@ -29,5 +29,5 @@ _import_tensorflow_quietly()
 # Registers every custom Keras class (`latentq>Name`) and attaches every recipe's trainer.
 from latentq.models import layers, gan_layers, style_layers  # noqa: E402,F401
 from latentq.models import autoencoders, greedy, pretraining  # noqa: E402,F401
-from latentq.models import vae  # noqa: E402,F401
+from latentq.models import vae, vae_recipes  # noqa: E402,F401
 from latentq.models import gan, gan_recipes, progan, stylegan  # noqa: E402,F401
