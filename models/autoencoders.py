@@ -11,7 +11,8 @@ import numpy as np
 
 from latentq.errors import UserError
 from latentq.models import training
-from latentq.models.ae_builders import build_conv_ae, build_denoising_ae, build_linear_ae, build_recurrent_ae, build_sparse_ae, build_sparse_kl_ae, build_stacked_ae, build_tied_ae
+from latentq.models.ae_builders import (build_conv_ae, build_denoising_ae, build_linear_ae, build_recurrent_ae,
+                                        build_sparse_ae, build_sparse_kl_ae, build_stacked_ae, build_tied_ae)
 from latentq.models.callbacks import ActivationCallback
 from latentq.models.codings import baseline_mse, encode, encoder_of, save_tsne, sparsity
 from latentq.models.data_checks import require_images, require_unit_range

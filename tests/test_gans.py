@@ -137,7 +137,8 @@ def test_mode_collapse_watcher():
     assert watcher.collapsed and "epoch 3" in message and "0.600" in message
     assert watcher.update(4, 0.4) is None and watcher.collapsed  # one warning per collapse
     assert watcher.update(5, 0.85) is None and not watcher.collapsed
-    resumed = gan_monitors.ModeCollapseWatcher.from_history(0.8, {"class_coverage": [0.9, 0.6], "mode_collapse": [0, 1]})
+    resumed = gan_monitors.ModeCollapseWatcher.from_history(
+        0.8, {"class_coverage": [0.9, 0.6], "mode_collapse": [0, 1]})
     assert resumed.best == 0.9 and resumed.collapsed
 
 
@@ -152,7 +153,7 @@ def test_quality_monitor_records_collapse(monkeypatch):
     coverage = iter([0.9, 0.3, 0.95])
     monkeypatch.setattr(gan_monitors, "evaluate", lambda ctx, images: {"class_coverage": next(coverage), "fcd": 1.0})
     monitor = gan_monitors.QualityMonitor(ctx, every=2, noise=np.zeros((3, 2), "float32"), threshold=0.8,
-                                  sample_fn=lambda model, noise: np.zeros((3, 8, 8), "float32"))
+                                          sample_fn=lambda model, noise: np.zeros((3, 8, 8), "float32"))
     monitor.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
     for epoch in range(5):
         monitor.on_epoch_end(epoch)
@@ -168,7 +169,7 @@ def test_quality_monitor_on_unlabelled_data_says_so_once(monkeypatch):
                           event=lambda level, message: events.append((level, message)))
     monkeypatch.setattr(gan_monitors, "evaluate", lambda ctx, images: calls.append(1) or {})
     monitor = gan_monitors.QualityMonitor(ctx, every=1, noise=np.zeros((3, 2), "float32"), threshold=0.7,
-                                  sample_fn=lambda model, noise: np.zeros((3, 8, 8), "float32"))
+                                          sample_fn=lambda model, noise: np.zeros((3, 8, 8), "float32"))
     monitor.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
     for epoch in range(3):
         monitor.on_epoch_end(epoch)
