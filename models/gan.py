@@ -1,15 +1,14 @@
-"""GANs of the notes: the dense GAN and the DCGAN, trained by one compiled step per batch.
+"""The GAN model every GAN recipe (gan, dcgan, progan, stylegan) trains, one compiled step per batch.
 
-Reusable pieces (ProGAN / StyleGAN build on them):
 - `GAN`: a keras.Model holding generator, discriminator and codings size, whose `train_step`
   runs both phases of the notes' loop: discriminator on real + fake, then generator against
   all-"real" labels, each gradient tape updating one sub-model's weights. Subclasses change
   what the networks are by overriding `generate` / `discriminate`, or a phase by overriding
   `discriminator_step` / `generator_step`.
-- `SampleMonitor`: the fixed-noise sample grid each epoch and the montage of how it evolved.
-- `QualityMonitor` + `ModeCollapseWatcher`: fcd / class_coverage / class_kl every K epochs and
-  the mode-collapse alarm.
-- `train_adversarial(ctx, build)`: resume or build, fit with those callbacks, save.
+- `compile_gan(model, params)`: its two optimizers from a recipe's parameters.
+
+Around it: the networks (gan_builders), the sample grid (samples), the quality and
+mode-collapse monitors (gan_monitors), the training every GAN recipe shares (gan_recipes).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Parameters of the autoencoder recipes (the Keras code is in latentq.models.autoencoders)."""
+"""Parameters of the autoencoder recipes (the Keras code is in latentq.models: autoencoders, greedy, pretraining)."""
 
 from __future__ import annotations
 
