@@ -1,6 +1,8 @@
-"""Autoencoders of the notes: linear (PCA), stacked, tied, greedy layer-wise, convolutional,
-recurrent, denoising, sparse (L1 and KL), unsupervised pretraining; and the training and
-reporting shared by all of them (`train_autoencoder`, `finish_autoencoder`)."""
+"""The one-model autoencoder recipes of the notes: linear (PCA), stacked, tied, convolutional,
+recurrent, denoising, sparse (L1 and KL); and the training and reporting every autoencoder
+recipe shares (`train_autoencoder`, `finish_autoencoder`). Greedy layer-wise training and
+unsupervised pretraining have their own modules (greedy, pretraining); the networks are in
+ae_builders."""
 
 from __future__ import annotations
 
