@@ -10,6 +10,7 @@ import numpy as np
 
 from latentq.errors import UserError
 from latentq.models.layers import KLDivergenceRegularizer, TiedAutoencoder
+from latentq.recipes import autoencoders as recipes
 
 
 def dense_decoder(shape: tuple[int, ...], hidden: list[int], activation: str = "selu",
@@ -21,7 +22,7 @@ def dense_decoder(shape: tuple[int, ...], hidden: list[int], activation: str = "
     )
 
 
-def build_linear_ae(params, shape: tuple[int, ...]) -> keras.Model:
+def build_linear_ae(params: recipes.LinearAEParams, shape: tuple[int, ...]) -> keras.Model:
     """The notes' PCA autoencoder: no activations, codings = params.codings."""
     size = int(np.prod(shape))
     if params.codings >= size:
@@ -36,7 +37,7 @@ def _dense_encoder(shape: tuple[int, ...], layers: list, name: str = "encoder") 
     return keras.Sequential([keras.Input(shape), keras.layers.Flatten(), *layers], name=name)
 
 
-def build_stacked_ae(params, shape: tuple[int, ...]) -> keras.Model:
+def build_stacked_ae(params: recipes.StackedAEParams, shape: tuple[int, ...]) -> keras.Model:
     encoder = _dense_encoder(shape, [
         keras.layers.Dense(params.hidden, activation="selu"),
         keras.layers.Dense(params.codings, activation="selu"),
@@ -44,12 +45,12 @@ def build_stacked_ae(params, shape: tuple[int, ...]) -> keras.Model:
     return keras.Sequential([encoder, dense_decoder(shape, [params.hidden])], name="stacked_ae")
 
 
-def build_tied_ae(params, shape: tuple[int, ...]) -> keras.Model:
+def build_tied_ae(params: recipes.TiedAEParams, shape: tuple[int, ...]) -> keras.Model:
     """The notes' tied-weights AE: DenseTranspose decoder layers reuse the encoder's kernels."""
     return TiedAutoencoder(shape, units=(params.hidden, params.codings), name="tied_ae")
 
 
-def build_denoising_ae(params, shape: tuple[int, ...], seed: int = 0) -> keras.Model:
+def build_denoising_ae(params: recipes.DenoisingAEParams, shape: tuple[int, ...], seed: int = 0) -> keras.Model:
     """A stacked AE with GaussianNoise or Dropout on the encoder's inputs (active in training only)."""
     if params.noise == "gaussian":
         noise = keras.layers.GaussianNoise(params.noise_std, seed=seed, name="input_noise")
@@ -63,7 +64,7 @@ def build_denoising_ae(params, shape: tuple[int, ...], seed: int = 0) -> keras.M
     return keras.Sequential([encoder, dense_decoder(shape, [params.hidden])], name="denoising_ae")
 
 
-def build_sparse_ae(params, shape: tuple[int, ...]) -> keras.Model:
+def build_sparse_ae(params: recipes.SparseAEParams, shape: tuple[int, ...]) -> keras.Model:
     """Wide sigmoid coding layer followed by ActivityRegularization(l1): the encoder's output
     is the (regularized) codings."""
     encoder = _dense_encoder(shape, [
@@ -74,7 +75,7 @@ def build_sparse_ae(params, shape: tuple[int, ...]) -> keras.Model:
     return keras.Sequential([encoder, dense_decoder(shape, [params.hidden])], name="sparse_ae")
 
 
-def build_sparse_kl_ae(params, shape: tuple[int, ...]) -> keras.Model:
+def build_sparse_kl_ae(params: recipes.SparseKLAEParams, shape: tuple[int, ...]) -> keras.Model:
     regularizer = KLDivergenceRegularizer(weight=params.sparsity_weight, target=params.sparsity_target)
     encoder = _dense_encoder(shape, [
         keras.layers.Dense(params.hidden, activation="selu"),
@@ -88,7 +89,7 @@ def _split_padding(size: int, multiple: int) -> tuple[int, int]:
     return extra // 2, extra - extra // 2
 
 
-def build_conv_ae(params, shape: tuple[int, ...]) -> keras.Model:
+def build_conv_ae(params: recipes.ConvAEParams, shape: tuple[int, ...]) -> keras.Model:
     """The notes' convolutional AE for any H x W (x C): zero-pad to a multiple of 2**stages,
     `stages` x (Conv2D selu + MaxPool), then Conv2DTranspose stride 2 back up, crop, reshape."""
     height, width = shape[0], shape[1]
@@ -128,7 +129,8 @@ def sequence_shape(shape: tuple[int, ...]) -> tuple[int, int]:
     return shape[0], int(np.prod(shape[1:]))
 
 
-def build_recurrent_ae(params, shape: tuple[int, ...], mean: Optional[np.ndarray] = None) -> keras.Model:
+def build_recurrent_ae(params: recipes.RecurrentAEParams, shape: tuple[int, ...],
+                       mean: Optional[np.ndarray] = None) -> keras.Model:
     """The notes' recurrent AE. The encoder reads a sample as a sequence along its first axis
     and takes sequences of any length: its input is (None, *shape[1:]) (grey images: rows of
     W pixels; colour: rows of W*C values; vectors: one value per step). The decoder repeats

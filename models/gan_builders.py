@@ -10,6 +10,7 @@ import numpy as np
 
 from latentq.models.gan_layers import MinibatchDiscrimination
 from latentq.models.gan import GAN
+from latentq.recipes import gans as recipes
 
 
 def discriminator_head(params) -> list[keras.layers.Layer]:
@@ -26,7 +27,7 @@ def make_gan(params, generator, discriminator, seed: Optional[int], name: str) -
                replay_fraction=params.replay_fraction, seed=seed, name=name)
 
 
-def build_dense_gan(params, shape: tuple[int, ...], seed: Optional[int] = None) -> GAN:
+def build_dense_gan(params: recipes.DenseGANParams, shape: tuple[int, ...], seed: Optional[int] = None) -> GAN:
     """The notes' GAN: codings -> 100 -> 150 -> image (sigmoid) and image -> 150 -> 100 -> real?"""
     generator = keras.Sequential(
         [
@@ -68,7 +69,7 @@ def upsampling_plan(height: int, width: int, upsamplings: Optional[int] = None) 
     return upsamplings, start
 
 
-def build_dcgan(params, shape: tuple[int, ...], seed: Optional[int] = None) -> GAN:
+def build_dcgan(params: recipes.DCGANParams, shape: tuple[int, ...], seed: Optional[int] = None) -> GAN:
     """The notes' DCGAN, sized from the image: Dense -> start x start -> batch norm -> stride-2
     Conv2DTranspose (selu, batch norm) ... -> tanh, and stride-2 Conv2D + LeakyReLU(0.2) +
     dropout -> sigmoid. The networks work in [-1, 1] (tanh); the generator ends with a

@@ -204,7 +204,7 @@ class ProGAN(GAN):
                 "resolution": ops.convert_to_tensor(float(self.resolution))}
 
 
-def build_progan(params, shape: tuple[int, ...], seed: Optional[int] = None) -> ProGAN:
+def build_progan(params: recipes.ProGANParams, shape: tuple[int, ...], seed: Optional[int] = None) -> ProGAN:
     return ProGAN(shape, params.codings, filters=params.filters, start_resolution=params.start_resolution,
                   seed=seed, name="progan")
 

@@ -181,7 +181,7 @@ def save_style_mixing(ctx, model: StyleGAN) -> None:
 # ---- the recipe ----------------------------------------------------------------------------------
 
 
-def build_stylegan(params, shape: tuple[int, ...], seed: Optional[int] = None) -> StyleGAN:
+def build_stylegan(params: recipes.StyleGANParams, shape: tuple[int, ...], seed: Optional[int] = None) -> StyleGAN:
     frame = Frame.of(shape)
     generator = build_generator(
         build_mapping(params.codings, params.w_dim, params.mapping_layers, params.mapping_lr_multiplier),

@@ -8,6 +8,7 @@ import numpy as np
 
 
 from latentq.models.vae import VAE, Sampling
+from latentq.recipes import vae as recipes
 
 def _encoder_head(inputs, z, codings: int, seed: int) -> keras.Model:
     mean = keras.layers.Dense(codings, name="codings_mean")(z)
@@ -16,7 +17,7 @@ def _encoder_head(inputs, z, codings: int, seed: int) -> keras.Model:
     return keras.Model(inputs, [mean, log_var, sampled], name="encoder")
 
 
-def build_vae(params, shape: tuple[int, ...], seed: int = 0) -> VAE:
+def build_vae(params: recipes.VAEParams, shape: tuple[int, ...], seed: int = 0) -> VAE:
     """The notes' VAE: Flatten, Dense 150 selu, Dense 100 selu, (μ, γ) of size 10; mirrored decoder."""
     inputs = keras.Input(shape, name="images")
     z = keras.layers.Flatten()(inputs)
@@ -32,7 +33,7 @@ def build_vae(params, shape: tuple[int, ...], seed: int = 0) -> VAE:
     return VAE(encoder, decoder, kl_weight=params.kl_weight, name="vae")
 
 
-def build_conv_vae(params, shape: tuple[int, ...], seed: int = 0) -> VAE:
+def build_conv_vae(params: recipes.ConvVAEParams, shape: tuple[int, ...], seed: int = 0) -> VAE:
     """Two strided 3x3 convolutions down, Dense, (μ, γ); Dense and two transposed convolutions up
     (cropped back to the input size when it is not a multiple of 4)."""
     height, width = shape[0], shape[1]
