@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import latentq.models  # noqa: F401  (registers the custom objects)
-from latentq.models import canvas, progan
+from latentq.models import canvas
 from latentq.models.canvas import Frame
 from latentq.models.growth import GrowthPlan
 from latentq.models.progan import ProGAN
