@@ -36,17 +36,17 @@ def main() -> None:
     import keras
 
     from latentq import datasets
-    from latentq.models import autoencoders as ae
+    from latentq.models import ae_builders, codings, pretraining
 
     keras.utils.set_random_seed(args.seed)
     data = datasets.load(args.dataset, args.seed)
     start = time.perf_counter()
-    model = ae.build_stacked_ae(SimpleNamespace(hidden=args.hidden, codings=args.codings), data.sample_shape)
+    model = ae_builders.build_stacked_ae(SimpleNamespace(hidden=args.hidden, codings=args.codings), data.sample_shape)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
                   metrics=[keras.metrics.MeanSquaredError(name="mse")])
     model.fit(data.x_train, data.x_train, epochs=args.ae_epochs, batch_size=args.batch_size, verbose=0)
     val_mse = model.evaluate(data.x_val, data.x_val, verbose=0, return_dict=True)["mse"]
-    encoder = ae.encoder_of(model)
+    encoder = codings.encoder_of(model)
     print(f"# {args.dataset}: stacked AE {args.hidden}-{args.codings}, {args.ae_epochs} epochs, val_mse={val_mse:.4f} "
           f"({time.perf_counter() - start:.0f}s); classifiers: {args.classifier_epochs} epochs, "
           f"lr={args.classifier_lr}, {args.draws} draws")
@@ -54,12 +54,12 @@ def main() -> None:
     for n in args.labels:
         results: dict[str, list[float]] = {}
         for draw in range(args.draws):
-            picked = ae.balanced_indices(data.y_train, n, data.num_classes, args.seed + draw)
+            picked = pretraining.balanced_indices(data.y_train, n, data.num_classes, args.seed + draw)
             x, y = data.x_train[picked], data.y_train[picked]
             runs = [("scratch", False, False)] + [(f"pretrained{'-frozen' if f else '-finetuned'}", True, f)
                                                   for f in freezes]
             for name, pretrained, freeze in runs:
-                clf = ae.fit_classifier(encoder, data.num_classes, x, y, pretrained=pretrained, freeze=freeze,
+                clf = pretraining.fit_classifier(encoder, data.num_classes, x, y, pretrained=pretrained, freeze=freeze,
                                         optimizer="adam", learning_rate=args.classifier_lr,
                                         epochs=args.classifier_epochs, batch_size=args.batch_size)
                 acc = clf.evaluate(data.x_val, data.y_val, verbose=0, return_dict=True)["accuracy"]

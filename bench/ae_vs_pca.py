@@ -34,7 +34,7 @@ def main() -> None:
     from sklearn.decomposition import PCA
 
     from latentq import datasets
-    from latentq.models import autoencoders as ae
+    from latentq.models import ae_builders, codings
 
     data = datasets.load(args.dataset, args.seed)
     flat_train = data.x_train.reshape(len(data.x_train), -1)
@@ -42,12 +42,12 @@ def main() -> None:
     pca = PCA(n_components=args.codings, random_state=args.seed).fit(flat_train)
     pca_mse = float(np.mean((pca.inverse_transform(pca.transform(flat_val)) - flat_val) ** 2))
     print(f"# {args.dataset}: {len(flat_train)} train / {len(flat_val)} validation, "
-          f"baseline (mean image) val MSE {ae.baseline_mse(data):.5f}")
+          f"baseline (mean image) val MSE {codings.baseline_mse(data):.5f}")
     print(f"pca      components={args.codings}  val_mse={pca_mse:.5f}  "
           f"(explained variance {pca.explained_variance_ratio_.sum():.3f})")
 
     keras.utils.set_random_seed(args.seed)
-    model = ae.build_stacked_ae(SimpleNamespace(hidden=args.hidden, codings=args.codings), data.sample_shape)
+    model = ae_builders.build_stacked_ae(SimpleNamespace(hidden=args.hidden, codings=args.codings), data.sample_shape)
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss="binary_crossentropy",
                   metrics=[keras.metrics.MeanSquaredError(name="mse")])
     start, done, best = time.perf_counter(), 0, None

@@ -48,7 +48,7 @@ def main() -> None:
     import numpy as np
 
     from latentq import datasets
-    from latentq.models import gans, quality
+    from latentq.models import gan, gan_builders, quality, samples
     from latentq.models.ema import WeightAverage
     from latentq.recipes.catalog import get_recipe
 
@@ -58,10 +58,10 @@ def main() -> None:
     for seed in args.seeds:
         keras.utils.set_random_seed(seed)
         params = get_recipe("dcgan").params()
-        model = gans.compile_gan(gans.build_dcgan(params, data.sample_shape, seed), params)
+        model = gan.compile_gan(gan_builders.build_dcgan(params, data.sample_shape, seed), params)
         generator = model.get_layer("generator")
         averages = {name: WeightAverage(hl, rampup=ramp).track(generator) for name, (hl, ramp) in VARIANTS.items()}
-        noise = gans.fixed_noise(seed, args.samples, params.codings, stream=1)
+        noise = samples.fixed_noise(seed, args.samples, params.codings, stream=1)
 
         def recalibrated(net):
             """The network with its batch-norm statistics measured on its own (averaged) weights:

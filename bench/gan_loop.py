@@ -6,7 +6,7 @@
     python bench/gan_loop.py --recipe dcgan -e 3 --set filters=32
 
 Both loops train the same networks (the recipe's generator and discriminator, built by
-latentq.models.gans) on mnist-5k's training split, in this one process:
+latentq.models.gan) on mnist-5k's training split, in this one process:
 
 - notes: the plain Keras script of the notes: a Sequential `gan = [generator, discriminator]`,
   the discriminator compiled, `trainable` toggled, and per batch two `train_on_batch` calls
@@ -104,7 +104,8 @@ def main() -> int:
 
     import latentq.models  # noqa: F401
     from latentq.datasets import load
-    from latentq.models import gans
+    from latentq.models import gan_builders
+    from latentq.models.gan import compile_gan
     from latentq.recipes.gans import DCGANParams, DenseGANParams
 
     warnings.filterwarnings("ignore")  # Keras warns about the notes' trainable toggling, as it should
@@ -113,7 +114,7 @@ def main() -> int:
     from latentq.spec import parse_sets
 
     params = (DCGANParams if args.recipe == "dcgan" else DenseGANParams)(**parse_sets(args.sets))
-    build = gans.build_dcgan if args.recipe == "dcgan" else gans.build_dense_gan
+    build = gan_builders.build_dcgan if args.recipe == "dcgan" else gan_builders.build_dense_gan
 
     keras.utils.set_random_seed(args.seed)
     reference = build(params, data.sample_shape, args.seed)
@@ -128,7 +129,7 @@ def main() -> int:
         if options and variant == params:
             continue  # the recipe's defaults are these already
         keras.utils.set_random_seed(args.seed)
-        loops[label] = CompiledLoop(gans.compile_gan(build(variant, data.sample_shape, args.seed), variant), x,
+        loops[label] = CompiledLoop(compile_gan(build(variant, data.sample_shape, args.seed), variant), x,
                                     args.batch_size)
     for loop in loops.values():
         loop.epoch()  # warm-up: tracing (and XLA compilation)

@@ -8,6 +8,7 @@ from typing import Optional
 
 from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 
 def utcnow() -> datetime:
@@ -26,6 +27,25 @@ class RunStatus(str, Enum):
     def finished(self) -> bool:
         return self in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
 
+    def __str__(self) -> str:
+        return self.value
+
+    def __hash__(self) -> int:  # as its string's, so a status finds its entry in a set or dict of strings
+        return str.__hash__(self)
+
+
+class StatusColumn(TypeDecorator):
+    """A run status stored as its string, read back as a RunStatus (so code compares enums)."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else RunStatus(value).value
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else RunStatus(value)
+
 
 class Base(DeclarativeBase):
     pass
@@ -41,7 +61,7 @@ class Run(Base):
     name: Mapped[Optional[str]] = mapped_column(String(64))
     spec: Mapped[str] = mapped_column(Text)
     queue: Mapped[str] = mapped_column(String(64), default="latentq")
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[RunStatus] = mapped_column(StatusColumn(), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     worker: Mapped[Optional[str]] = mapped_column(String(255))

@@ -26,7 +26,8 @@ def _import_tensorflow_quietly() -> None:
 
 _import_tensorflow_quietly()
 
-from latentq.models import layers  # noqa: E402,F401  (registers custom objects)
-from latentq.models import vae  # noqa: E402,F401  (registers Sampling and VAE)
-from latentq.models import gan_layers, gans  # noqa: E402,F401  (registers the GAN layers and model)
-from latentq.models import style_layers, progan, stylegan  # noqa: E402,F401  (ProGAN / StyleGAN layers, models)
+# Registers every custom Keras class (`latentq>Name`) and attaches every recipe's trainer.
+from latentq.models import layers, gan_layers, style_layers  # noqa: E402,F401
+from latentq.models import autoencoders, greedy, pretraining  # noqa: E402,F401
+from latentq.models import vae, vae_recipes  # noqa: E402,F401
+from latentq.models import gan, gan_recipes, progan, stylegan  # noqa: E402,F401

@@ -9,11 +9,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return value
+from latentq.models import arg_checks
 
 
 @keras.saving.register_keras_serializable(package="latentq")
@@ -31,8 +27,8 @@ class MinibatchDiscrimination(keras.layers.Layer):
 
     def __init__(self, num_kernels: int = 16, kernel_dim: int = 8, kernel_initializer="random_normal", **kwargs):
         super().__init__(**kwargs)
-        self.num_kernels = _positive_int("num_kernels", num_kernels)
-        self.kernel_dim = _positive_int("kernel_dim", kernel_dim)
+        self.num_kernels = arg_checks.positive_int("num_kernels", num_kernels)
+        self.kernel_dim = arg_checks.positive_int("kernel_dim", kernel_dim)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def build(self, input_shape):
@@ -80,7 +76,7 @@ class ReplayBuffer(keras.layers.Layer):
 
     def __init__(self, capacity: int, image_shape, fraction: float = 0.5, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.capacity = _positive_int("capacity", capacity)
+        self.capacity = arg_checks.positive_int("capacity", capacity)
         shape = tuple(image_shape) if isinstance(image_shape, (list, tuple)) else None
         if not shape or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
             raise ValueError("`image_shape` must be a tuple of positive integers. "

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Optional
 
 import keras
@@ -50,9 +49,9 @@ import numpy as np
 
 from latentq import datasets
 from latentq.errors import UserError
-from latentq.files import inside
+from latentq.models.predict import batched
 from latentq.recipes import get_recipe
-from latentq.spec import GenerateOptions, JobSpec, check_generate_parent, generate_requests
+from latentq.spec import GenerateOptions, JobSpec, generate_requests
 
 DEFAULT_EVAL_SAMPLES = 1000
 SOURCE_GRID, TARGET_GRID = (3, 4), (5, 7)  # the notes' semantic interpolation
@@ -71,14 +70,10 @@ def _sub_model(model: keras.Model, name: str) -> Optional[keras.Model]:
         return None
 
 
-def _batched(fn: Callable, batch_size: int = 512) -> Images:
+def _batched(fn: Callable) -> Images:
     """fn applied batch by batch to a numpy array, as float32 numpy (pictures and quality scores
     clip images to [0, 1]; val_mse sees the raw outputs)."""
-    def apply(x: np.ndarray) -> np.ndarray:
-        out = [keras.ops.convert_to_numpy(fn(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
-        return np.concatenate(out).astype(np.float32)
-
-    return apply
+    return lambda x: batched(fn, x).astype(np.float32)
 
 
 @dataclass
@@ -179,9 +174,9 @@ def run(ctx) -> None:
 
     spec = ctx.spec
     options = spec.generate or GenerateOptions()
-    parent = check_generate_parent(ctx.store, spec.parent, options)
+    parent = ctx.parent_spec(options)
     info = get_recipe(parent.recipe)
-    model_path = inside(Path(ctx.store.artifact_root), f"{spec.parent}/model.keras")
+    model_path = ctx.parent_model_path()
     if not model_path.is_file():
         raise UserError(f"run {spec.parent} has no model.keras (expected {model_path})")
     model = keras.models.load_model(model_path, compile=False)

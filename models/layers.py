@@ -18,13 +18,9 @@ from typing import Optional, Sequence
 import keras
 from keras import ops
 
+from latentq.models import arg_checks
+
 PACKAGE = "latentq"
-
-
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return value
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -59,7 +55,7 @@ class DenseTranspose(keras.layers.Layer):
                 )
             units = kernel_rows
         if units is not None:
-            _check_positive_int("units", units)
+            arg_checks.positive_int("units", units)
         self.dense = dense  # tracked: its kernel is saved with this layer too (same variable, deduplicated)
         self.units = units
         self.activation = keras.activations.get(activation)
@@ -128,7 +124,7 @@ class TiedAutoencoder(keras.Model):
                              f"Received: sample_shape={sample_shape!r}")
         if isinstance(units, int) or not units:
             raise ValueError(f"`units` must be a non-empty sequence of positive integers. Received: units={units!r}")
-        self.units = tuple(_check_positive_int("units", int(u)) for u in units)
+        self.units = tuple(arg_checks.positive_int("units", int(u)) for u in units)
         self.activation = keras.activations.serialize(keras.activations.get(activation))
         self.output_activation = keras.activations.serialize(keras.activations.get(output_activation))
         size = math.prod(self.sample_shape)

@@ -1,20 +1,19 @@
-"""Recipe name → the function that trains it. Names match latentq.recipes (a test checks)."""
+"""Run a job: the trainer attached to the recipe's declaration (latentq.recipes), or generation."""
 
 from __future__ import annotations
 
-from latentq.models import autoencoders, gans, training, vae
-from latentq.models import progan, stylegan
+from typing import TYPE_CHECKING
+
+import latentq.models  # noqa: F401  (attaches every trainer to its declaration)
 from latentq.errors import UserError
+from latentq.models import training
+from latentq.recipes import get_recipe
 
-TRAINERS = {
-    **autoencoders.TRAINERS,
-    **vae.TRAINERS,
-    **gans.TRAINERS,
-    **progan.TRAINERS, **stylegan.TRAINERS,
-}
+if TYPE_CHECKING:
+    from latentq.worker.context import RunContext
 
 
-def run(ctx) -> None:
+def run(ctx: RunContext) -> None:
     """Run a job: train a recipe, or (kind generate) generate from a trained run."""
     training.configure_backend(ctx.spec.seed)
     if ctx.spec.kind == "generate":
@@ -22,8 +21,7 @@ def run(ctx) -> None:
 
         generation.run(ctx)
         return
-    try:
-        trainer = TRAINERS[ctx.spec.recipe]
-    except KeyError:
-        raise UserError(f"recipe {ctx.spec.recipe!r} has no trainer in this worker's version of latentq") from None
-    trainer(ctx)
+    recipe = get_recipe(ctx.spec.recipe)
+    if recipe.train is None:
+        raise UserError(f"recipe {ctx.spec.recipe!r} has no trainer in this worker's version of latentq")
+    recipe.train(ctx, ctx.params)

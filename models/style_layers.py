@@ -30,26 +30,10 @@ from typing import Optional
 import keras
 from keras import ops
 
+from latentq.models import arg_checks
+
 PACKAGE = "latentq"
 HE_GAIN = math.sqrt(2.0)  # the He constant's gain for (leaky) ReLU layers
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return value
-
-
-def _positive_float(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
-        raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
-    return float(value)
-
-
-def _non_negative_float(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or not math.isfinite(value):
-        raise ValueError(f"`{name}` must be a number >= 0. Received: {name}={value!r}")
-    return float(value)
 
 
 def _feature_maps(layer: str, input_shape) -> tuple[int, int, int]:
@@ -84,9 +68,9 @@ class EqualizedDense(keras.layers.Layer):
     def __init__(self, units: int, gain: float = HE_GAIN, lr_multiplier: float = 1.0, use_bias: bool = True,
                  bias_init: float = 0.0, **kwargs):
         super().__init__(**kwargs)
-        self.units = _positive_int("units", units)
-        self.gain = _positive_float("gain", gain)
-        self.lr_multiplier = _positive_float("lr_multiplier", lr_multiplier)
+        self.units = arg_checks.positive_int("units", units)
+        self.gain = arg_checks.positive_float("gain", gain)
+        self.lr_multiplier = arg_checks.positive_float("lr_multiplier", lr_multiplier)
         if not isinstance(use_bias, bool):
             raise ValueError(f"`use_bias` must be True or False. Received: use_bias={use_bias!r}")
         self.use_bias = use_bias
@@ -137,11 +121,11 @@ class EqualizedConv2D(keras.layers.Layer):
     def __init__(self, filters: int, kernel_size: int = 3, gain: float = HE_GAIN, padding: str = "same",
                  use_bias: bool = True, **kwargs):
         super().__init__(**kwargs)
-        self.filters = _positive_int("filters", filters)
-        self.kernel_size = _positive_int("kernel_size", kernel_size)
+        self.filters = arg_checks.positive_int("filters", filters)
+        self.kernel_size = arg_checks.positive_int("kernel_size", kernel_size)
         if self.kernel_size % 2 == 0:
             raise ValueError(f"`kernel_size` must be odd. Received: kernel_size={kernel_size!r}")
-        self.gain = _positive_float("gain", gain)
+        self.gain = arg_checks.positive_float("gain", gain)
         if padding not in ("same", "valid"):
             raise ValueError(f"`padding` must be 'same' or 'valid'. Received: padding={padding!r}")
         self.padding = padding
@@ -190,7 +174,7 @@ class PixelNorm(keras.layers.Layer):
 
     def __init__(self, epsilon: float = 1e-8, **kwargs):
         super().__init__(**kwargs)
-        self.epsilon = _positive_float("epsilon", epsilon)
+        self.epsilon = arg_checks.positive_float("epsilon", epsilon)
 
     def build(self, input_shape):
         if len(input_shape) < 2 or input_shape[-1] is None:
@@ -221,7 +205,7 @@ class MinibatchStdDev(keras.layers.Layer):
 
     def __init__(self, epsilon: float = 1e-8, **kwargs):
         super().__init__(**kwargs)
-        self.epsilon = _positive_float("epsilon", epsilon)
+        self.epsilon = arg_checks.positive_float("epsilon", epsilon)
 
     def build(self, input_shape):
         if len(input_shape) < 2 or input_shape[-1] is None:
@@ -361,7 +345,7 @@ class AdaIN(keras.layers.Layer):
 
     def __init__(self, epsilon: float = 1e-8, **kwargs):
         super().__init__(**kwargs)
-        self.epsilon = _positive_float("epsilon", epsilon)
+        self.epsilon = arg_checks.positive_float("epsilon", epsilon)
 
     def build(self, input_shape):
         if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2 \

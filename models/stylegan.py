@@ -21,18 +21,23 @@ columns source B codings, each cell the coarse styles (the lower half of the lay
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import keras
 import numpy as np
 from keras import ops
 
-from latentq.models import gans
-from latentq.models.gans import GAN, fixed_noise
-from latentq.models.progan import LEAK, Frame, discriminator_base, discriminator_block, from_rgb, \
-    stage_filters, stage_resolutions
 from latentq.models.style_layers import AdaIN, ConstantInput, EqualizedConv2D, EqualizedDense, NoiseInjection, \
     PixelNorm
+from latentq.models.gan_recipes import train_adversarial
+from latentq.models.canvas import Frame, stage_filters, stage_resolutions
+from latentq.models.gan import GAN
+from latentq.models.progan_blocks import LEAK, discriminator_base, discriminator_block, from_rgb
+from latentq.models.samples import fixed_noise
+from latentq.recipes import gans as recipes
+
+if TYPE_CHECKING:
+    from latentq.worker.context import RunContext
 
 MIXING_ROWS, MIXING_COLS = 5, 6  # sources A (rows) and B (columns) of the style-mixing picture
 
@@ -176,7 +181,7 @@ def save_style_mixing(ctx, model: StyleGAN) -> None:
 # ---- the recipe ----------------------------------------------------------------------------------
 
 
-def build_stylegan(params, shape: tuple[int, ...], seed: Optional[int] = None) -> StyleGAN:
+def build_stylegan(params: recipes.StyleGANParams, shape: tuple[int, ...], seed: Optional[int] = None) -> StyleGAN:
     frame = Frame.of(shape)
     generator = build_generator(
         build_mapping(params.codings, params.w_dim, params.mapping_layers, params.mapping_lr_multiplier),
@@ -185,11 +190,8 @@ def build_stylegan(params, shape: tuple[int, ...], seed: Optional[int] = None) -
                     mixing_prob=params.mixing_prob, seed=seed, name="stylegan")
 
 
-def train_stylegan(ctx) -> None:
-    model = gans.train_adversarial(ctx, build_stylegan)
+@recipes.STYLEGAN.trainer
+def train_stylegan(ctx: RunContext, params: recipes.StyleGANParams) -> None:
+    model = train_adversarial(ctx, build_stylegan)
     save_style_mixing(ctx, model)
 
-
-TRAINERS = {
-    "stylegan": train_stylegan,
-}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
 import keras
 import numpy as np
@@ -47,7 +47,7 @@ def resume(ctx, load: bool = True) -> Resume:
         return Resume(epoch=0, model=None)
     model = keras.models.load_model(ctx.checkpoint_dir / "latest.keras") if load else None
     epoch = int(state["epoch"])
-    ctx.store.mark_resumed(ctx.run_id, ctx.owner, epoch)
+    ctx.mark_resumed(epoch)
     ctx.event("info", f"resumed from the checkpoint after epoch {epoch}")
     return Resume(epoch=epoch, model=model)
 
@@ -68,6 +68,23 @@ def fit(ctx, model: keras.Model, x, y, validation_data, initial_epoch: int = 0,
     ctx.record(0, train_seconds=seconds, samples_per_second=samples / max(seconds, 1e-9))
     ctx.raise_if_stopped()
     return seconds
+
+
+def train(ctx, make: Callable[[], keras.Model], x, y, validation_data, *,
+          numbers: Callable[[keras.Model], dict] = lambda model: {},
+          callbacks: Callable[[keras.Model], Sequence] = lambda model: (),
+          finish: Callable[[keras.Model], None] = lambda model: None) -> keras.Model:
+    """The skeleton every one-model recipe trains with: resume from the checkpoint, or `make()`
+    (build + compile) a new model; record its size (`params`, plus `numbers(model)`); fit with
+    the job's callbacks and `callbacks(model)`; then `finish(model)` (save, pictures, metrics)."""
+    resumed = resume(ctx)
+    model = resumed.model
+    if model is None:
+        model = make()
+    ctx.record(0, params=count_params(model), **numbers(model))
+    fit(ctx, model, x, y, validation_data, initial_epoch=resumed.epoch, extra_callbacks=tuple(callbacks(model)))
+    finish(model)
+    return model
 
 
 def count_params(model: keras.Model) -> int:

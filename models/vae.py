@@ -13,22 +13,12 @@ so with kl_weight = 1 the loss is the negative ELBO per pixel (Bernoulli likelih
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Optional
 
 import keras
 import numpy as np
 
-from latentq.models import training
-from latentq.models.autoencoders import require_images
-
-SAMPLE_GRID = 32  # fixed-noise samples drawn after every epoch
-SAMPLE_COLS = 8
-RECONSTRUCTION_SAMPLES = 10
-
-
-def _check_seed(seed) -> None:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ValueError(f"`seed` must be None or a non-negative integer. Received: seed={seed!r}")
+from latentq.models import arg_checks
 
 
 @keras.saving.register_keras_serializable(package="latentq")
@@ -40,7 +30,7 @@ class Sampling(keras.layers.Layer):
 
     def __init__(self, seed: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
-        _check_seed(seed)
+        arg_checks.seed(seed)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -145,148 +135,3 @@ class VAE(keras.Model):
         encoder = keras.saving.deserialize_keras_object(config.pop("encoder"))
         decoder = keras.saving.deserialize_keras_object(config.pop("decoder"))
         return cls(encoder=encoder, decoder=decoder, **config)
-
-
-# ---- the two architectures ---------------------------------------------------------------
-
-
-def _encoder_head(inputs, z, codings: int, seed: int) -> keras.Model:
-    mean = keras.layers.Dense(codings, name="codings_mean")(z)
-    log_var = keras.layers.Dense(codings, name="codings_log_var")(z)
-    sampled = Sampling(seed=seed, name="sampling")([mean, log_var])
-    return keras.Model(inputs, [mean, log_var, sampled], name="encoder")
-
-
-def build_vae(params, shape: tuple[int, ...], seed: int = 0) -> VAE:
-    """The notes' VAE: Flatten, Dense 150 selu, Dense 100 selu, (μ, γ) of size 10; mirrored decoder."""
-    inputs = keras.Input(shape, name="images")
-    z = keras.layers.Flatten()(inputs)
-    z = keras.layers.Dense(params.hidden1, activation="selu")(z)
-    z = keras.layers.Dense(params.hidden2, activation="selu")(z)
-    encoder = _encoder_head(inputs, z, params.codings, seed)
-
-    codings = keras.Input((params.codings,), name="codings")
-    x = keras.layers.Dense(params.hidden2, activation="selu")(codings)
-    x = keras.layers.Dense(params.hidden1, activation="selu")(x)
-    x = keras.layers.Dense(int(np.prod(shape)), activation="sigmoid")(x)
-    decoder = keras.Model(codings, keras.layers.Reshape(shape)(x), name="decoder")
-    return VAE(encoder, decoder, kl_weight=params.kl_weight, name="vae")
-
-
-def build_conv_vae(params, shape: tuple[int, ...], seed: int = 0) -> VAE:
-    """Two strided 3x3 convolutions down, Dense, (μ, γ); Dense and two transposed convolutions up
-    (cropped back to the input size when it is not a multiple of 4)."""
-    height, width = shape[0], shape[1]
-    channels = shape[2] if len(shape) == 3 else 1
-    inputs = keras.Input(shape, name="images")
-    z = keras.layers.Reshape((height, width, channels))(inputs)
-    z = keras.layers.Conv2D(params.filters1, 3, strides=2, padding="same", activation="relu")(z)
-    z = keras.layers.Conv2D(params.filters2, 3, strides=2, padding="same", activation="relu")(z)
-    small_h, small_w = z.shape[1], z.shape[2]
-    z = keras.layers.Flatten()(z)
-    z = keras.layers.Dense(params.hidden, activation="relu")(z)
-    encoder = _encoder_head(inputs, z, params.codings, seed)
-
-    codings = keras.Input((params.codings,), name="codings")
-    x = keras.layers.Dense(small_h * small_w * params.filters2, activation="relu")(codings)
-    x = keras.layers.Reshape((small_h, small_w, params.filters2))(x)
-    x = keras.layers.Conv2DTranspose(params.filters2, 3, strides=2, padding="same", activation="relu")(x)
-    x = keras.layers.Conv2DTranspose(params.filters1, 3, strides=2, padding="same", activation="relu")(x)
-    x = keras.layers.Conv2DTranspose(channels, 3, padding="same", activation="sigmoid")(x)
-    extra_h, extra_w = 4 * small_h - height, 4 * small_w - width
-    if extra_h or extra_w:
-        x = keras.layers.Cropping2D(((0, extra_h), (0, extra_w)))(x)
-    x = keras.layers.Reshape(shape)(x)
-    decoder = keras.Model(codings, x, name="decoder")
-    return VAE(encoder, decoder, kl_weight=params.kl_weight, name="conv_vae")
-
-
-# ---- training ----------------------------------------------------------------------------
-
-
-def fixed_noise(codings: int, seed: int, n: int = SAMPLE_GRID) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal((n, codings)).astype(np.float32)
-
-
-def decode(decoder: keras.Model, codings: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    out = [keras.ops.convert_to_numpy(decoder(codings[i:i + batch_size], training=False))
-           for i in range(0, len(codings), batch_size)]
-    return np.concatenate(out)
-
-
-def mean_codings(encoder: keras.Model, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    out = [keras.ops.convert_to_numpy(encoder(images[i:i + batch_size], training=False)[0])
-           for i in range(0, len(images), batch_size)]
-    return np.concatenate(out)
-
-
-class SampleGrid(keras.callbacks.Callback):
-    """After every completed epoch: decode the same fixed noise, save images/samples/epoch_NNN.png."""
-
-    def __init__(self, ctx, noise: np.ndarray):
-        super().__init__()
-        self.ctx = ctx
-        self.noise = noise
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.model.stop_training:  # a partial epoch (cancel, shutdown): no picture
-            return
-        images = decode(self.model.decoder, self.noise)
-        self.ctx.save_grid("samples_epoch", f"images/samples/epoch_{epoch + 1:03d}.png", images, SAMPLE_COLS)
-
-
-def train_vae(ctx, build: Callable) -> VAE:
-    require_images(ctx)
-    data = ctx.dataset()
-    params = ctx.params
-    resumed = training.resume(ctx)
-    model = resumed.model
-    if model is None:
-        model = build(params, data.sample_shape, seed=ctx.spec.seed)
-        model.compile(optimizer=training.make_optimizer(params.optimizer, params.learning_rate))
-    ctx.record(0, params=training.count_params(model), codings=params.codings)
-    noise = fixed_noise(params.codings, ctx.spec.seed)
-    training.fit(ctx, model, data.x_train, data.x_train, (data.x_val, data.x_val), initial_epoch=resumed.epoch,
-                 extra_callbacks=(SampleGrid(ctx, noise),))
-    finish_vae(ctx, model, noise)
-    return model
-
-
-def finish_vae(ctx, model: VAE, noise: np.ndarray) -> None:
-    """model.keras, reconstructions, samples, loss curves, val_mse, val_neg_elbo_nats, quality."""
-    from latentq.models import quality
-
-    data = ctx.dataset()
-    epochs = ctx.spec.epochs
-    ctx.save_model(model)
-    val = data.x_val
-    recon = decode(model.decoder, mean_codings(model.encoder, val))
-    ctx.record(epochs, val_mse=float(np.mean((recon - val) ** 2)))
-    last = {name: values[-1] for name, values in ctx.history("val_reconstruction", "val_kl").items()}
-    if len(last) == 2:
-        ctx.record(epochs, val_neg_elbo_nats=model.pixels * (last["val_reconstruction"] + last["val_kl"]))
-    n = min(RECONSTRUCTION_SAMPLES, len(val))
-    ctx.save_rows("reconstructions", "images/reconstructions.png", [val[:n], recon[:n]])
-    ctx.save_grid("samples", "images/samples.png", decode(model.decoder, noise), SAMPLE_COLS)
-    title = f"{ctx.spec.recipe} on {data.name}"
-    ctx.save_curves("loss_curve", "plots/loss.png", ("loss", "val_loss"), title)
-    ctx.save_curves("loss_terms", "plots/loss_terms.png",
-                    ("reconstruction", "val_reconstruction", "kl", "val_kl"), title)
-    if ctx.params.eval_samples:
-        codings = np.random.default_rng(ctx.spec.seed + 1).standard_normal(
-            (ctx.params.eval_samples, model.codings)).astype(np.float32)
-        quality.record_quality(ctx, decode(model.decoder, codings), step=epochs)
-
-
-def train_dense_vae(ctx) -> None:
-    train_vae(ctx, build_vae)
-
-
-def train_conv_vae(ctx) -> None:
-    train_vae(ctx, build_conv_vae)
-
-
-TRAINERS = {
-    "vae": train_dense_vae,
-    "conv-vae": train_conv_vae,
-}

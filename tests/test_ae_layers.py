@@ -15,7 +15,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 import latentq.models  # noqa: E402,F401  (registers the custom objects)
-from latentq.models import autoencoders as ae  # noqa: E402
+from latentq.models import ae_builders, codings, greedy, training  # noqa: E402
 from latentq.models.layers import DenseTranspose, KLDivergenceRegularizer, TiedAutoencoder  # noqa: E402
 
 RNG = np.random.default_rng(0)
@@ -73,7 +73,7 @@ def test_dense_transpose_in_a_sequential_model_saves_loads_and_trains(tmp_path):
     model.fit(x, x, epochs=1, batch_size=16, verbose=0)
     assert not np.allclose(before, dense.kernel.numpy())  # the decoder's gradient reaches the kernel
     # counted once: 12*5 + 5 (Dense) + 12 (DenseTranspose bias)
-    assert ae.training.count_params(model) == 12 * 5 + 5 + 12
+    assert training.count_params(model) == 12 * 5 + 5 + 12
     path = tmp_path / "dt.keras"
     model.save(path)
     loaded = keras.models.load_model(path)
@@ -95,9 +95,9 @@ def test_tied_autoencoder_checks_its_arguments():
 
 
 def test_tied_autoencoder_halves_the_weights_and_round_trips(tmp_path):
-    stacked = ae.build_stacked_ae(SimpleNamespace(hidden=20, codings=5), (8, 8))
+    stacked = ae_builders.build_stacked_ae(SimpleNamespace(hidden=20, codings=5), (8, 8))
     tied = _compile(TiedAutoencoder((8, 8), units=(20, 5)))
-    n_tied, n_stacked = ae.training.count_params(tied), ae.training.count_params(stacked)
+    n_tied, n_stacked = training.count_params(tied), training.count_params(stacked)
     assert n_tied == 64 * 20 + 20 + 20 * 5 + 5 + 20 + 64
     assert n_tied < 0.6 * n_stacked
     assert tied.get_layer("encoder").output_shape == (None, 5)
@@ -149,13 +149,13 @@ def test_kl_regularizer_value_and_config_round_trip():
 
 def test_kl_regularized_model_reports_val_loss_pulls_toward_target_and_round_trips(tmp_path):
     params = SimpleNamespace(hidden=16, codings=40, sparsity_target=0.1, sparsity_weight=5.0)
-    model = _compile(ae.build_sparse_kl_ae(params, (8, 8)))
+    model = _compile(ae_builders.build_sparse_kl_ae(params, (8, 8)))
     encoder = model.get_layer("encoder")
-    start = ae.encode(encoder, X8).mean()
+    start = codings.encode(encoder, X8).mean()
     history = model.fit(X8, X8, epochs=4, batch_size=16, verbose=0, validation_data=(X8, X8))
     assert set(history.history) >= {"loss", "val_loss", "val_mse"}
     assert all(np.isfinite(history.history["val_loss"]))
-    end = ae.encode(encoder, X8).mean()
+    end = codings.encode(encoder, X8).mean()
     assert abs(end - 0.1) < abs(start - 0.1)  # the mean activation moved toward the target
     path = tmp_path / "kl.keras"
     model.save(path)
@@ -187,13 +187,13 @@ def _recipe_models():
                         sparsity_target=0.1, sparsity_weight=0.05, filters=4, stages=2)
     colour = RNG.random((16, 10, 13, 3)).astype("float32")
     models = {
-        "tied-ae": (ae.build_tied_ae(p, (8, 8)), X8),
-        "denoising-ae": (ae.build_denoising_ae(p, (8, 8), seed=1), X8),
-        "sparse-ae": (ae.build_sparse_ae(p, (8, 8)), X8),
-        "sparse-kl-ae": (ae.build_sparse_kl_ae(p, (8, 8)), X8),
-        "conv-ae": (ae.build_conv_ae(p, (10, 13, 3)), colour),
-        "recurrent-ae": (ae.build_recurrent_ae(p, (10, 13, 3)), colour),
-        "greedy-ae": (ae.stack_greedy((8, 8), *_greedy_layers()), X8),
+        "tied-ae": (ae_builders.build_tied_ae(p, (8, 8)), X8),
+        "denoising-ae": (ae_builders.build_denoising_ae(p, (8, 8), seed=1), X8),
+        "sparse-ae": (ae_builders.build_sparse_ae(p, (8, 8)), X8),
+        "sparse-kl-ae": (ae_builders.build_sparse_kl_ae(p, (8, 8)), X8),
+        "conv-ae": (ae_builders.build_conv_ae(p, (10, 13, 3)), colour),
+        "recurrent-ae": (ae_builders.build_recurrent_ae(p, (10, 13, 3)), colour),
+        "greedy-ae": (greedy.stack_greedy((8, 8), *_greedy_layers()), X8),
     }
     return models
 

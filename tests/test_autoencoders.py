@@ -15,7 +15,7 @@ from conftest import artifact_paths
 keras = pytest.importorskip("keras")
 
 import latentq.models  # noqa: E402,F401
-from latentq.models import autoencoders as ae  # noqa: E402
+from latentq.models import ae_builders, greedy, pretraining, training  # noqa: E402
 
 SMALL = {"hidden": 16, "codings": 4}
 AE_METRICS = ("loss", "val_loss", "val_mse", "params", "baseline_mse", "train_seconds")
@@ -62,8 +62,8 @@ def test_tied_ae_has_under_60_percent_of_stacked_weights(train):
     status = train("tied-ae", dataset="digits", epochs=2, learning_rate=0.01, **SMALL)
     model = check_ae_run(status)
     m = status["metrics"]
-    stacked = ae.build_stacked_ae(SimpleNamespace(**SMALL), (8, 8))
-    assert m["params"] < 0.6 * ae.training.count_params(stacked)
+    stacked = ae_builders.build_stacked_ae(SimpleNamespace(**SMALL), (8, 8))
+    assert m["params"] < 0.6 * training.count_params(stacked)
     assert m["val_mse"] < m["baseline_mse"]
     assert type(model).__name__ == "TiedAutoencoder"
 
@@ -193,11 +193,11 @@ def test_pretrain_classifier_refuses_fewer_labels_than_classes(train):
 
 def test_balanced_indices():
     y = np.repeat(np.arange(4), 10)
-    picked = ae.balanced_indices(y, 10, 4, seed=0)
+    picked = pretraining.balanced_indices(y, 10, 4, seed=0)
     assert len(picked) == len(set(picked)) == 10
     assert sorted(np.bincount(y[picked]).tolist()) == [2, 2, 3, 3]
 
 
 def test_greedy_units():
-    assert ae.greedy_units(100, 30, 2) == [100, 30]
-    assert ae.greedy_units(100, 25, 3) == [100, 50, 25]
+    assert greedy.greedy_units(100, 30, 2) == [100, 30]
+    assert greedy.greedy_units(100, 25, 3) == [100, 50, 25]

@@ -13,7 +13,7 @@ from keras import ops  # noqa: E402
 
 from latentq.models.ema import WeightAverage  # noqa: E402
 from latentq.models.gan_losses import GANLoss  # noqa: E402
-from latentq.models.gans import GAN  # noqa: E402
+from latentq.models.gan import GAN  # noqa: E402
 
 
 @keras.saving.register_keras_serializable(package="latentq_test")

@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 import latentq.models  # noqa: F401  (registers the custom objects)
-from latentq.models import progan
-from latentq.models.progan import Frame, GrowthPlan, ProGAN
+from latentq.models import canvas
+from latentq.models.canvas import Frame
+from latentq.models.growth import GrowthPlan
+from latentq.models.progan import ProGAN
 from tests.conftest import artifact_paths, cli
 
 GAN_METRICS = ("loss", "val_loss", "d_loss", "g_loss", "d_real_accuracy", "d_fake_accuracy")
@@ -44,12 +46,12 @@ def test_canvas_is_the_next_power_of_two(shape, size):
 
 
 def test_resolutions_and_filters():
-    assert progan.stage_resolutions(4, 32) == [4, 8, 16, 32]
-    assert progan.stage_resolutions(8, 8) == [8]
-    assert [progan.stage_filters(64, r) for r in (4, 8, 16, 32, 64)] == [64, 64, 32, 16, 8]
-    assert progan.stage_filters(64, 1024) == 8 and progan.stage_filters(4, 32) == 4
+    assert canvas.stage_resolutions(4, 32) == [4, 8, 16, 32]
+    assert canvas.stage_resolutions(8, 8) == [8]
+    assert [canvas.stage_filters(64, r) for r in (4, 8, 16, 32, 64)] == [64, 64, 32, 16, 8]
+    assert canvas.stage_filters(64, 1024) == 8 and canvas.stage_filters(4, 32) == 4
     with pytest.raises(ValueError, match="Received: start=6"):
-        progan.stage_resolutions(6, 32)
+        canvas.stage_resolutions(6, 32)
 
 
 def test_growth_plan_splits_the_epochs_or_follows_epochs_per_stage():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import latentq.models  # noqa: F401  (registers the custom objects)
-from latentq.models import gans, stylegan
+from latentq.models import gan, stylegan
 from latentq.models.stylegan import StyleGAN
 from latentq.recipes.gans import StyleGANParams
 from tests.conftest import artifact_paths, cli
@@ -26,7 +26,7 @@ def np_(x) -> np.ndarray:
 
 def tiny(shape=(8, 8), **params) -> StyleGAN:
     p = StyleGANParams(**{"codings": 4, "w_dim": 4, "filters": 4, "mapping_layers": 2, **params})
-    return gans.compile_gan(stylegan.build_stylegan(p, shape, seed=0), p)
+    return gan.compile_gan(stylegan.build_stylegan(p, shape, seed=0), p)
 
 
 def codings(n: int, seed: int = 0, size: int = 4) -> np.ndarray:

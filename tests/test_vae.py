@@ -15,7 +15,7 @@ from conftest import artifact_paths
 
 keras = pytest.importorskip("keras")
 
-from latentq.models import vae  # noqa: E402
+from latentq.models import vae, vae_builders, vae_recipes  # noqa: E402
 from latentq.recipes.vae import ConvVAEParams, VAEParams  # noqa: E402
 
 SMALL = dict(hidden1=24, hidden2=12, codings=4, eval_samples=200)
@@ -51,14 +51,14 @@ def test_sampling_refuses_a_bad_seed(seed):
 
 
 def test_vae_refuses_a_negative_kl_weight():
-    model = vae.build_vae(VAEParams(**{k: v for k, v in SMALL.items() if k != "eval_samples"}), (8, 8))
+    model = vae_builders.build_vae(VAEParams(**{k: v for k, v in SMALL.items() if k != "eval_samples"}), (8, 8))
     with pytest.raises(ValueError, match="Received: kl_weight=-1"):
         vae.VAE(model.encoder, model.decoder, kl_weight=-1)
 
 
 @pytest.mark.parametrize("shape", [(8, 8), (28, 28), (10, 10, 3), (9, 7)])
 def test_conv_vae_decoder_mirrors_any_image_shape(shape):
-    model = vae.build_conv_vae(ConvVAEParams(codings=3, filters1=4, filters2=8, hidden=8), shape)
+    model = vae_builders.build_conv_vae(ConvVAEParams(codings=3, filters1=4, filters2=8, hidden=8), shape)
     assert model.decoder.output_shape[1:] == shape
     mean, log_var, codings = model.encoder(np.zeros((2, *shape), np.float32))
     assert mean.shape == log_var.shape == codings.shape == (2, 3)
@@ -72,7 +72,7 @@ def test_vae_save_load_keeps_weights_and_optimizer_state_and_trains_on(tmp_path)
 
     data = datasets.load("digits", 0)
     params = VAEParams(**{k: v for k, v in SMALL.items() if k != "eval_samples"}, kl_weight=0.5)
-    model = vae.build_vae(params, data.sample_shape, seed=1)
+    model = vae_builders.build_vae(params, data.sample_shape, seed=1)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     history = model.fit(data.x_train, data.x_train, validation_data=(data.x_val, data.x_val), epochs=1,
                         batch_size=64, verbose=0).history
@@ -83,7 +83,7 @@ def test_vae_save_load_keeps_weights_and_optimizer_state_and_trains_on(tmp_path)
     model.save(path)
     loaded = keras.models.load_model(path)
     assert isinstance(loaded, vae.VAE) and loaded.kl_weight == 0.5
-    np.testing.assert_allclose(vae.mean_codings(loaded.encoder, data.x_val), vae.mean_codings(model.encoder, data.x_val),
+    np.testing.assert_allclose(vae_recipes.mean_codings(loaded.encoder, data.x_val), vae_recipes.mean_codings(model.encoder, data.x_val),
                                rtol=1e-6)
     assert int(loaded.optimizer.iterations.numpy()) == int(model.optimizer.iterations.numpy()) > 0
     for a, b in zip(model.optimizer.variables, loaded.optimizer.variables):

@@ -15,8 +15,8 @@ import numpy as np
 
 from latentq import datasets, pictures
 from latentq.db.store import Store
-from latentq.files import atomic_write, atomic_write_json
-from latentq.spec import JobSpec
+from latentq.files import atomic_write, atomic_write_json, inside
+from latentq.spec import GenerateOptions, JobSpec, check_generate_parent
 from latentq.worker.tensorboard import EventWriter, read_png
 
 
@@ -109,6 +109,27 @@ class RunContext:
             if metric.name in series and metric.step > 0:
                 series[metric.name].append(metric.value)
         return {k: v for k, v in series.items() if v}
+
+    def history_by_step(self, *names: str) -> dict[str, dict[int, float]]:
+        """{name: {step: value}} of the named metrics recorded at some epochs only (every K epochs)."""
+        series: dict[str, dict[int, float]] = {}
+        for metric in self.store.metrics(self.run_id):
+            if metric.name in names and metric.step > 0:
+                series.setdefault(metric.name, {})[metric.step] = metric.value
+        return series
+
+    def mark_resumed(self, epoch: int) -> None:
+        """This attempt continues from the checkpoint after `epoch`."""
+        self.store.mark_resumed(self.run_id, self.owner, epoch)
+
+    # ---- the parent run of a generation job ----------------------------------------------
+
+    def parent_spec(self, options: GenerateOptions) -> JobSpec:
+        """The trained run this generation job reads, checked against what the job asks of it."""
+        return check_generate_parent(self.store, self.spec.parent, options)
+
+    def parent_model_path(self) -> Path:
+        return inside(Path(self.store.artifact_root), f"{self.spec.parent}/model.keras")
 
     # ---- checkpoints ---------------------------------------------------------------------
 

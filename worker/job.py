@@ -51,7 +51,7 @@ def execute_run(
     if not store.claim(run_id, owner, worker=worker_name(), task_id=task_id):
         run = store.get(run_id)
         note = f"delivery to {worker_name()} dropped: run is {run.status}" + (
-            f" (owned by {run.worker})" if run.status == RunStatus.RUNNING.value else "")
+            f" (owned by {run.worker})" if run.status is RunStatus.RUNNING else "")
         log.info("run %s: %s", run_id, note)
         store.add_event(run_id, "info", note)
         return store.status(run_id)

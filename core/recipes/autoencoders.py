@@ -1,4 +1,4 @@
-"""Parameters of the autoencoder recipes (the Keras code is in latentq.models.autoencoders)."""
+"""Parameters of the autoencoder recipes (the Keras code is in latentq.models: autoencoders, greedy, pretraining)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from latentq.recipes.catalog import RecipeInfo, RecipeParams, register
+from latentq.recipes.catalog import RecipeInfo, RecipeParams, declared, register
 from latentq.recipes.needs import ANY_SHAPE, IMAGES, DataNeeds, halvings
 
 Optimizer = Literal["sgd", "adam", "rmsprop", "nadam"]
@@ -26,7 +26,7 @@ class StackedAEParams(RecipeParams):
     learning_rate: float = Field(1e-3, gt=0, le=10, description="learning rate")
 
 
-register(
+LINEAR_AE = register(
     RecipeInfo(
         name="linear-ae",
         family="autoencoder",
@@ -37,7 +37,7 @@ register(
         needs=replace(ANY_SHAPE, below_features="codings"),  # undercomplete: fewer codings than inputs
     )
 )
-register(
+STACKED_AE = register(
     RecipeInfo(
         name="stacked-ae",
         family="autoencoder",
@@ -133,3 +133,5 @@ _AE_NEEDS = {  # the others need images in [0, 1]
 for _name, _summary, _params in _AE_RECIPES:
     register(RecipeInfo(name=_name, family="autoencoder", summary=_summary, params=_params,
                         can=frozenset({"reconstruct"}), needs=_AE_NEEDS.get(_name, IMAGES)))
+TIED_AE, GREEDY_AE, CONV_AE, RECURRENT_AE, DENOISING_AE, SPARSE_AE, SPARSE_KL_AE, PRETRAIN_CLASSIFIER = (
+    declared(name) for name, _, _ in _AE_RECIPES)

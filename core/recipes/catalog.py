@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional, get_args, get_origin
+from enum import Enum
+from typing import Any, Callable, Literal, Optional, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,10 +34,22 @@ class RecipeParams(BaseModel):
     max_minutes: Optional[float] = Field(None, gt=0, le=525600, description="fail the run after this long")
 
 
+class Family(str, Enum):
+    AUTOENCODER = "autoencoder"
+    VAE = "vae"
+    GAN = "gan"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class RecipeInfo:
+    """A recipe's declaration. Its trainer (Keras code, in latentq.models) is attached to this
+    same object with `@RECIPE.trainer`, so the catalogue and the trainers cannot drift."""
+
     name: str
-    family: str  # autoencoder | vae | gan
+    family: Family
     summary: str
     params: type[RecipeParams]
     default_dataset: str = "mnist-5k"
@@ -44,6 +57,18 @@ class RecipeInfo:
     can: frozenset[str] = field(default_factory=frozenset)
     # What the recipe needs of its dataset (checked by latentq.data_checks before a run exists).
     needs: DataNeeds = IMAGES
+    # Set once by `trainer`; `train(ctx, params)`.
+    train: Optional[Callable[..., None]] = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "family", Family(self.family))
+
+    def trainer(self, fn: Callable[..., None]) -> Callable[..., None]:
+        """Decorator attaching `fn(ctx, params) -> None` as this recipe's trainer; a second one is refused."""
+        if self.train is not None:
+            raise ValueError(f"recipe {self.name!r} already has a trainer ({self.train.__qualname__})")
+        object.__setattr__(self, "train", fn)
+        return fn
 
     def param_table(self) -> list[dict[str, Any]]:
         """One row per parameter (the recipe's own first, shared ones last): name, type, default, bounds, help."""
@@ -81,6 +106,11 @@ def register(info: RecipeInfo) -> RecipeInfo:
         raise ValueError(f"recipe {info.name!r} registered twice")
     _REGISTRY[info.name] = info
     return info
+
+
+def declared(name: str) -> RecipeInfo:
+    """A declaration by name, for a family module itself (no catalogue loading)."""
+    return _REGISTRY[name]
 
 
 def _load() -> None:

@@ -1,4 +1,4 @@
-"""Parameters of the GAN recipes (the Keras code is in latentq.models.gans)."""
+"""Parameters of the GAN recipes (the Keras code is in latentq.models.gan_recipes, progan, stylegan)."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ class DCGANParams(AdversarialParams):
                                                    "size)")
 
 
-register(
+GAN = register(
     RecipeInfo(
         name="gan",
         family="gan",
@@ -76,7 +76,7 @@ register(
         can=frozenset({"sample"}),
     )
 )
-register(
+DCGAN = register(
     RecipeInfo(
         name="dcgan",
         family="gan",
@@ -136,7 +136,7 @@ class StyleGANParams(EqualizedGANParams):
                                            "codings, switching at a random layer")
 
 
-register(
+PROGAN = register(
     RecipeInfo(
         name="progan",
         family="gan",
@@ -147,7 +147,7 @@ register(
         needs=DataNeeds(side=canvas_at_least("start_resolution", "the first stage is start_resolution pixels")),
     )
 )
-register(
+STYLEGAN = register(
     RecipeInfo(
         name="stylegan",
         family="gan",

@@ -35,7 +35,7 @@ class ConvVAEParams(_VAECommon):
     optimizer: Optimizer = Field("adam", description="optimizer")
 
 
-register(
+VAE = register(
     RecipeInfo(
         name="vae",
         family="vae",
@@ -44,7 +44,7 @@ register(
         can=VAE_CAN,
     )
 )
-register(
+CONV_VAE = register(
     RecipeInfo(
         name="conv-vae",
         family="vae",

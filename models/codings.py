@@ -1,0 +1,68 @@
+"""What an encoder makes of the data: codings, sparsity numbers and the t-SNE picture."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import keras
+import numpy as np
+
+
+TSNE_POINTS = 500  # t-SNE of at most this many validation codings (about 1-2 s on one core)
+TSNE_ITERATIONS = 500
+TSNE_PCA_DIMS = 50  # wider codings (conv) are reduced with PCA first, as usual for t-SNE
+ACTIVE_THRESHOLD = 0.5  # a coding unit is "active" above this (sparse AEs)
+
+
+def encoder_of(model: keras.Model) -> keras.Model:
+    return model.get_layer("encoder")
+
+
+def encode(encoder: keras.Model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """The encoder's codings of x, as (N, D). Samples are reshaped to the encoder's input when
+    it reads them differently (the recurrent encoder reads (steps, features) sequences); with
+    several outputs (a VAE's mean, log var, z) the first is used."""
+    want = tuple(encoder.input_shape[1:])
+    have = tuple(x.shape[1:])
+    if len(want) != len(have) or any(w is not None and w != h for w, h in zip(want, have)):
+        x = x.reshape(len(x), *[-1 if w is None else w for w in want])
+    codings = encoder.predict(x, batch_size=batch_size, verbose=0)
+    if isinstance(codings, (list, tuple)):
+        codings = codings[0]
+    return np.asarray(codings).reshape(len(x), -1)
+
+
+def baseline_mse(data) -> float:
+    """MSE on the validation set of always predicting the mean training sample."""
+    return float(np.mean((data.x_val - data.x_train.mean(axis=0)) ** 2))
+
+
+def sparsity(codings: np.ndarray) -> dict[str, float]:
+    return {"mean_activation": float(np.mean(codings)),
+            "active_fraction": float(np.mean(codings > ACTIVE_THRESHOLD))}
+
+
+def save_tsne(ctx, codings: np.ndarray, labels: Optional[np.ndarray], title: str):
+    """The notes' visualisation strategy: t-SNE of the codings to 2-D, coloured by label.
+    At most TSNE_POINTS points; skipped without labels or with too few points."""
+    if labels is None or len(codings) < 10:
+        return None
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(ctx.spec.seed)
+    pick = np.sort(rng.choice(len(codings), size=min(len(codings), TSNE_POINTS), replace=False))
+    z = codings[pick].reshape(len(pick), -1).astype(np.float64)
+    if not np.isfinite(z).all() or np.ptp(z, axis=0).max() == 0:
+        ctx.event("warning", "t-SNE skipped: the codings are constant or not finite")
+        return None
+    if z.shape[1] > TSNE_PCA_DIMS:
+        z = PCA(TSNE_PCA_DIMS, random_state=ctx.spec.seed).fit_transform(z)
+    perplexity = float(min(30.0, (len(z) - 1) / 3))
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto",
+                max_iter=TSNE_ITERATIONS, random_state=ctx.spec.seed)
+    # One thread: OpenMP threads next to TensorFlow's on a busy machine are ~10x slower.
+    with threadpool_limits(1):
+        points = tsne.fit_transform(z)
+    return ctx.save_scatter("tsne", "images/tsne.png", points, labels[pick], title)

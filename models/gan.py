@@ -1,0 +1,226 @@
+"""The GAN model every GAN recipe (gan, dcgan, progan, stylegan) trains, one compiled step per batch.
+
+- `GAN`: a keras.Model holding generator, discriminator and codings size, whose `train_step`
+  runs both phases of the notes' loop: discriminator on real + fake, then generator against
+  all-"real" labels, each gradient tape updating one sub-model's weights. Subclasses change
+  what the networks are by overriding `generate` / `discriminate`, or a phase by overriding
+  `discriminator_step` / `generator_step`.
+- `compile_gan(model, params)`: its two optimizers from a recipe's parameters.
+
+Around it: the networks (gan_builders), the sample grid (samples), the quality and
+mode-collapse monitors (gan_monitors), the training every GAN recipe shares (gan_recipes).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import keras
+from keras import ops
+
+from latentq.models import training
+from latentq.models.gan_layers import ReplayBuffer
+
+
+@keras.saving.register_keras_serializable(package="latentq")
+class GAN(keras.Model):
+    """Generator + discriminator trained adversarially, with an optional experience-replay buffer.
+
+    The discriminator outputs the probability that its input is real (sigmoid); the loss is
+    binary cross-entropy on those probabilities, real = 1 and fake = 0. Logged per epoch:
+    d_loss (phase 1: mean BCE over the real and the fake half, the notes' concatenated batch),
+    g_loss (phase 2), d_real_accuracy / d_fake_accuracy (share of the phase-1 real / fake
+    images the discriminator got right), and `loss` = d_loss. Evaluating on held-out real
+    images gives the same quantities (val_loss = the discriminator's loss on unseen real
+    images plus fresh fakes: a val_loss well above loss means it memorises the training set).
+    """
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, codings: int,
+                 replay_size: int = 0, replay_fraction: float = 0.5, seed: Optional[int] = None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(codings, bool) or not isinstance(codings, int) or codings < 1:
+            raise ValueError(f"`codings` must be a positive integer. Received: codings={codings!r}")
+        if generator.input_shape[-1] != codings:
+            raise ValueError(f"the generator takes inputs of shape {generator.input_shape}, not (batch, codings). "
+                             f"Received: codings={codings}")
+        image_shape = tuple(generator.output_shape[1:])
+        if tuple(discriminator.input_shape[1:]) != image_shape:
+            raise ValueError(f"the discriminator reads {discriminator.input_shape[1:]}, the generator writes "
+                             f"{image_shape}. Received: discriminator={discriminator.name}")
+        if isinstance(replay_size, bool) or not isinstance(replay_size, int) or replay_size < 0:
+            raise ValueError(f"`replay_size` must be an integer >= 0. Received: replay_size={replay_size!r}")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.codings = codings
+        self.image_shape = image_shape
+        self.replay_size = replay_size
+        self.replay_fraction = float(replay_fraction)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.replay = (ReplayBuffer(replay_size, image_shape, replay_fraction,
+                                    seed=None if seed is None else seed + 1, name="replay_buffer")
+                       if replay_size else None)
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.d_real_tracker = keras.metrics.Mean(name="d_real_accuracy")
+        self.d_fake_tracker = keras.metrics.Mean(name="d_fake_accuracy")
+        self.built = True
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+            "codings": self.codings,
+            "replay_size": self.replay_size,
+            "replay_fraction": self.replay_fraction,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        for key in ("generator", "discriminator"):
+            config[key] = keras.saving.deserialize_keras_object(config[key], custom_objects=custom_objects)
+        return cls(**config)
+
+    def compile(self, d_optimizer="rmsprop", g_optimizer="rmsprop", loss=None, steps_per_execution=1,
+                jit_compile="auto", **kwargs):
+        """Two optimizers, one per network, and the adversarial loss (default: BCE on probabilities)."""
+        super().compile(optimizer=None, steps_per_execution=steps_per_execution, jit_compile=jit_compile, **kwargs)
+        self._requested_jit_compile = jit_compile  # "auto" stays "auto" in a checkpoint moved to another machine
+        self.d_optimizer = keras.optimizers.get(d_optimizer)
+        self.g_optimizer = keras.optimizers.get(g_optimizer)
+        if self.d_optimizer is self.g_optimizer:
+            raise ValueError("the generator and the discriminator need an optimizer each. "
+                             "Received: the same optimizer object for both")
+        self.loss_fn = keras.losses.get(loss) if loss is not None else keras.losses.BinaryCrossentropy()
+        # Build the slots now, so a checkpoint's optimizer state has somewhere to load into.
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return None
+        return {
+            "d_optimizer": keras.optimizers.serialize(self.d_optimizer),
+            "g_optimizer": keras.optimizers.serialize(self.g_optimizer),
+            "loss": keras.losses.serialize(self.loss_fn),
+            "steps_per_execution": self.steps_per_execution,
+            "jit_compile": self._requested_jit_compile,
+        }
+
+    def compile_from_config(self, config):
+        self.compile(d_optimizer=keras.optimizers.deserialize(config["d_optimizer"]),
+                     g_optimizer=keras.optimizers.deserialize(config["g_optimizer"]),
+                     loss=keras.losses.deserialize(config["loss"]),
+                     steps_per_execution=config.get("steps_per_execution", 1),
+                     jit_compile=config.get("jit_compile", "auto"))
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker, self.d_fake_tracker]
+
+    # -- the networks (override these to change what plays) ------------------------------------
+
+    def call(self, codings, training=False):
+        return self.generate(codings, training=training)
+
+    def generate(self, codings, training=False):
+        return self.generator(codings, training=training)
+
+    def discriminate(self, images, training=False):
+        return self.discriminator(images, training=training)
+
+    def noise(self, n):
+        return keras.random.normal((n, self.codings), seed=self.seed_generator)
+
+    def adversarial_loss(self, target: float, predictions):
+        return self.loss_fn(ops.full_like(predictions, target), predictions)
+
+    # -- the two phases (the gradient tapes: the one backend-tied place) -----------------------
+
+    def discriminator_step(self, real):
+        """Phase 1: fakes from fresh noise (partly from the replay buffer), then one update of the
+        discriminator on real (label 1) and fake (label 0). Returns (loss, p_real, p_fake)."""
+        import tensorflow as tf
+
+        fakes = ops.stop_gradient(self.generate(self.noise(ops.shape(real)[0]), training=True))
+        if self.replay is not None:
+            fakes = self.replay(fakes, training=True)
+        variables = self.discriminator.trainable_weights
+        with tf.GradientTape() as tape:
+            p_real = self.discriminate(real, training=True)
+            p_fake = self.discriminate(fakes, training=True)
+            loss = 0.5 * (self.adversarial_loss(1.0, p_real) + self.adversarial_loss(0.0, p_fake))
+            if self.discriminator.losses:
+                loss = loss + ops.sum(self.discriminator.losses)
+        self.d_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss, p_real, p_fake
+
+    def generator_step(self, n):
+        """Phase 2: fresh fakes labelled all "real"; the gradients reach the generator's weights
+        only (the discriminator is read, never updated). Returns the loss."""
+        import tensorflow as tf
+
+        variables = self.generator.trainable_weights
+        with tf.GradientTape() as tape:
+            p_fake = self.discriminate(self.generate(self.noise(n), training=True), training=True)
+            loss = self.adversarial_loss(1.0, p_fake)
+            if self.generator.losses:
+                loss = loss + ops.sum(self.generator.losses)
+        self.g_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    def train_step(self, data):
+        real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        real = ops.cast(real, self.compute_dtype)
+        d_loss, p_real, p_fake = self.discriminator_step(real)
+        g_loss = self.generator_step(ops.shape(real)[0])
+        self._track(d_loss, p_real, p_fake, g_loss)
+        return self._logs(with_g=True)
+
+    def test_step(self, data):
+        real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        real = ops.cast(real, self.compute_dtype)
+        fakes = self.generate(self.noise(ops.shape(real)[0]), training=False)
+        p_real = self.discriminate(real, training=False)
+        p_fake = self.discriminate(fakes, training=False)
+        d_loss = 0.5 * (self.adversarial_loss(1.0, p_real) + self.adversarial_loss(0.0, p_fake))
+        self._track(d_loss, p_real, p_fake, None)
+        return self._logs(with_g=False)
+
+    def _track(self, d_loss, p_real, p_fake, g_loss) -> None:
+        self.d_loss_tracker.update_state(d_loss)
+        self.d_real_tracker.update_state(ops.cast(p_real > 0.5, "float32"))
+        self.d_fake_tracker.update_state(ops.cast(p_fake <= 0.5, "float32"))
+        if g_loss is not None:
+            self.g_loss_tracker.update_state(g_loss)
+
+    def _logs(self, with_g: bool) -> dict:
+        logs = {"loss": self.d_loss_tracker.result(), "d_real_accuracy": self.d_real_tracker.result(),
+                "d_fake_accuracy": self.d_fake_tracker.result()}
+        if with_g:
+            logs.update(d_loss=self.d_loss_tracker.result(), g_loss=self.g_loss_tracker.result())
+        return logs
+
+
+def gan_optimizer(name: str, learning_rate: float, beta_1: float) -> keras.optimizers.Optimizer:
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1)
+    if name == "nadam":
+        return keras.optimizers.Nadam(learning_rate=learning_rate, beta_1=beta_1)
+    return training.make_optimizer(name, learning_rate)
+
+
+JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
+
+
+def compile_gan(model: GAN, params) -> GAN:
+    model.compile(d_optimizer=gan_optimizer(params.optimizer, params.d_learning_rate, params.beta_1),
+                  g_optimizer=gan_optimizer(params.optimizer, params.g_learning_rate, params.beta_1),
+                  steps_per_execution=getattr(params, "steps_per_execution", 1),
+                  jit_compile=JIT_COMPILE[getattr(params, "jit_compile", "auto")])
+    return model

@@ -1,0 +1,92 @@
+"""What a GAN run watches: generation quality every K epochs and mode collapse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import keras
+import numpy as np
+
+from latentq.models.samples import SampleFn, generate_images
+
+
+@dataclass
+class ModeCollapseWatcher:
+    """The notes' mode collapse made visible: class_coverage falling below `threshold` after
+    having been above it (a class or two of sampling noise around the threshold is not a
+    collapse). `update` returns a warning when a collapse begins."""
+
+    threshold: float
+    best: float = 0.0
+    collapsed: bool = False
+
+    @classmethod
+    def from_history(cls, threshold: float, history: dict[str, list[float]]) -> "ModeCollapseWatcher":
+        coverage = history.get("class_coverage", [])
+        flags = history.get("mode_collapse", [])
+        return cls(threshold, best=max(coverage, default=0.0), collapsed=bool(flags and flags[-1] >= 0.5))
+
+    def update(self, epoch: int, coverage: float) -> Optional[str]:
+        was = self.collapsed
+        self.collapsed = self.best > self.threshold + 1e-9 and coverage < self.threshold - 1e-9
+        best, self.best = self.best, max(self.best, coverage)
+        if self.collapsed and not was:
+            return (f"mode collapse at epoch {epoch}: class_coverage fell to {coverage:.3f}, below "
+                    f"collapse_threshold={self.threshold:g}, after reaching {best:.3f}")
+        return None
+
+
+class QualityMonitor(keras.callbacks.Callback):
+    """Every `every` epochs (and after the last): fcd, class_coverage, class_kl of images generated
+    from fixed noise, plus mode_collapse (0 or 1) and a warning event when a collapse begins."""
+
+    def __init__(self, ctx, every: int, noise: np.ndarray, threshold: float,
+                 sample_fn: SampleFn = generate_images):
+        super().__init__()
+        self.ctx = ctx
+        self.every = every
+        self.noise = noise
+        self.sample_fn = sample_fn
+        self.labelled = True  # until the dataset turns out to have no labels to score with
+        self.watcher = ModeCollapseWatcher.from_history(threshold, ctx.history("class_coverage", "mode_collapse"))
+
+    def due(self, done: int) -> bool:
+        return self.labelled and (done == self.ctx.spec.epochs or (self.every > 0 and done % self.every == 0))
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        if getattr(self.model, "stop_training", False) or not self.due(done):
+            return
+        scores = evaluate(self.ctx, self.sample_fn(self.model, self.noise))
+        if not scores:  # no class labels: nothing to score with, say so once
+            self.labelled = False
+            self.ctx.event("info", f"dataset {self.ctx.spec.dataset!r} has no class labels: fcd / class_coverage "
+                                   "are not computed")
+            return
+        self.ctx.record(done, **scores)
+        if "class_coverage" in scores:
+            warning = self.watcher.update(done, scores["class_coverage"])
+            self.ctx.record(done, mode_collapse=float(self.watcher.collapsed))
+            if warning:
+                self.ctx.event("warning", warning)
+
+
+def evaluate(ctx, images: np.ndarray) -> dict[str, float]:
+    """Generation metrics of images in [0, 1] (latentq.models.quality); {} for unlabelled datasets."""
+    from latentq.models.quality import evaluate_samples
+
+    return evaluate_samples(ctx.dataset(), images, ctx.cache_dir, seed=ctx.spec.seed)
+
+
+def save_epoch_curves(ctx, kind: str, rel: str, names: tuple[str, ...], title: str) -> None:
+    """Curves of metrics recorded at some epochs only (every eval_every), against their epochs."""
+    from latentq import pictures
+
+    series = ctx.history_by_step(*names)
+    if not series:
+        return
+    steps = sorted({step for values in series.values() for step in values})
+    history = {name: [values.get(step, float("nan")) for step in steps] for name, values in series.items()}
+    pictures.save_curves(ctx.path(rel), history, title, steps=steps)
+    ctx.artifact(kind, rel)
