@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import threading
 from typing import Any, Optional
 
 import click
 
-from latentq.cli import render
+from latentq.cli import recovery, render
 from latentq.cli.generate import generate as generate_command
 
 JOB_OPTIONS = [
@@ -38,17 +39,22 @@ def _settings():
 
 def _store(settings=None):
     from latentq.db.store import Store
+    from latentq.worker.reaper import fail_dead_local_runs
 
     settings = settings or _settings()
-    return Store(settings.db_url, settings.artifact_root)
+    store = Store(settings.db_url, settings.artifact_root)
+    fail_dead_local_runs(store)  # a `latentq run` killed on this host: failed, with the way back
+    return store
 
 
-def _where(settings, broker: bool = False) -> None:
+def _where(settings, broker: bool = False, artifacts: bool = False) -> None:
     from latentq.settings import mask_url
 
     line = f"latentq: home {settings.home} | db {mask_url(settings.db_url)}"
     if broker:
         line += f" | broker {mask_url(settings.broker_url)}"
+    if artifacts:
+        line += f" | artifact root {settings.artifact_root}"
     render.info(line)
 
 
@@ -85,6 +91,7 @@ def run(recipe: str, as_json: bool, dry_run: bool, **opts: Any) -> None:
     run_id, created = store.create_run(spec.model_dump(mode="json"), max_attempts=settings.max_attempts)
     if not created:
         render.info(f"idempotency key {spec.idempotency_key!r} already names run {run_id}")
+    store.mark_local(run_id, socket.gethostname(), os.getpid())  # this process owns its recovery
     status = _foreground(run_id, settings, store, quiet=as_json)
     render.out(as_json, status, lambda: click.echo(render.final_line(status)))
     sys.exit(render.exit_code(status))
@@ -141,6 +148,7 @@ def _enqueue_new(spec, settings, max_attempts: Optional[int] = None) -> dict[str
         except Exception:
             store.delete_run(run_id)
             raise
+        store.mark_sent(run_id)
     elif not spec.generate:
         render.info(f"idempotency key {spec.idempotency_key!r} already names run {run_id}")
     return store.status(run_id)
@@ -154,9 +162,11 @@ def _after_submit(status: dict[str, Any], as_json: bool, wait: bool, settings) -
     if as_json:
         import time
 
+        said = None
         while status["status"] not in ("succeeded", "failed", "cancelled"):
             time.sleep(0.5)
             status = store.status(status["id"])
+            said = render.say_waiting(status, said, render.info)
     else:
         status = render.follow(lambda: store.status(status["id"]))
     render.out(as_json, status, lambda: click.echo(render.final_line(status)))
@@ -215,23 +225,6 @@ def cancel(run_id: str) -> None:
 
 
 @cli.command()
-@click.argument("run_id")
-def retry(run_id: str) -> None:
-    """Re-queue a failed or cancelled run; it resumes from its last checkpoint."""
-    from latentq.db.store import IllegalTransition
-    from latentq.worker.app import enqueue, ping_broker
-
-    store = _store()
-    run = store.get(run_id)
-    ping_broker()
-    if not store.requeue(run_id):
-        raise IllegalTransition(f"run {run_id} is {run.status}; only failed or cancelled runs can be retried")
-    spec = store.spec(run_id)
-    enqueue(run_id, spec.get("queue", "latentq"), spec.get("priority", 5))
-    click.echo(f"run {run_id} queued again")
-
-
-@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 def models(as_json: bool) -> None:
     """List recipes and their parameters (types, defaults, bounds)."""
@@ -281,7 +274,7 @@ def datasets(as_json: bool) -> None:
 def worker(queues: str, gpu: Optional[str], loglevel: str, hostname: Optional[str]) -> None:
     """Start a Celery worker: one job at a time, TensorFlow only in the process that trains."""
     settings = _settings()
-    _where(settings, broker=True)
+    _where(settings, broker=True, artifacts=True)
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     node = hostname or f"latentq-{'gpu' + gpu if gpu is not None else 'cpu'}-{os.getpid()}@%h"
@@ -290,19 +283,9 @@ def worker(queues: str, gpu: Optional[str], loglevel: str, hostname: Optional[st
     os.execv(sys.executable, argv)
 
 
-@cli.command()
-def reap() -> None:
-    """Re-queue runs whose worker stopped sending heartbeats (workers also do this themselves)."""
-    from latentq.worker.reaper import reap_once
-
-    changed = reap_once(_settings())
-    for run_id, new_status in changed:
-        click.echo(f"run {run_id} -> {new_status}")
-    if not changed:
-        click.echo("no stale runs")
-
-
 cli.add_command(generate_command)
+cli.add_command(recovery.retry)
+cli.add_command(recovery.reap)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ class Settings:
     heartbeat_timeout: float
     max_attempts: int
     visibility_timeout: float
+    resend_after: float
 
     @property
     def artifact_root(self) -> Path:
@@ -39,6 +40,8 @@ def load_settings() -> Settings:
         # Longer than any checkpoint interval or heartbeat timeout: recovery is the reaper's job
         # (database leases), never Redis redelivering an unacked message.
         visibility_timeout=float(os.environ.get("LATENTQ_VISIBILITY_TIMEOUT", str(12 * 3600))),
+        # A queued run unclaimed this long whose message the broker does not hold is sent again.
+        resend_after=float(os.environ.get("LATENTQ_RESEND_AFTER", "120")),
     )
 
 
