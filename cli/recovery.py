@@ -58,7 +58,7 @@ def retry(run_id: str, local: bool) -> None:
 
 @click.command()
 def reap() -> None:
-    """Re-queue runs whose worker stopped sending heartbeats, fail embedded runs whose process died, re-send lost messages.
+    """Re-queue runs whose worker died, fail dead `latentq run`s here, re-send lost messages.
 
     Every worker also does this by itself, every few seconds."""
     from latentq.cli.main import _settings

@@ -184,3 +184,27 @@ def test_a_worker_releases_a_run_whose_checkpoint_it_cannot_see(store, settings)
     status = execute_run(run_id, settings)  # in the foreground (retry --local) it fails with the path
     assert status["status"] == "failed" and str(missing) in status["error"]
     assert store.metrics(run_id) == []
+
+
+def test_migration_0002_gives_runs_queued_before_it_a_sent_message(tmp_path):
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from latentq.db.engine import MIGRATIONS, make_engine, migrate
+    from latentq.db.store import Store
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.connect() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.execute(text("INSERT INTO runs (id, kind, recipe, dataset, spec, queue, status, attempts, max_attempts, "
+                          "created_at, epoch, epochs, cancel_requested) VALUES ('old', 'train', 'linear-ae', "
+                          "'synthetic-3d', '{}', 'latentq', 'queued', 0, 3, '2026-01-01 00:00:00', 0, 1, 0)"))
+        conn.commit()
+    migrate(engine)
+    run = Store(url, tmp_path / "runs").get("old")
+    assert run.sent_at == run.queued_at == run.created_at and run.sends == 1 and run.pid is None
