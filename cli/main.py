@@ -186,8 +186,15 @@ def status(run_id: str, as_json: bool) -> None:
 @click.argument("run_id")
 def watch(run_id: str) -> None:
     """Follow a run with a live progress bar until it ends."""
+    from latentq.worker.reaper import fail_dead_local_runs
+
     store = _store()
-    st = render.follow(lambda: store.status(run_id))
+
+    def current() -> dict[str, Any]:
+        fail_dead_local_runs(store)  # the `latentq run` being watched may die meanwhile
+        return store.status(run_id)
+
+    st = render.follow(current)
     click.echo(render.final_line(st))
     sys.exit(render.exit_code(st))
 

@@ -208,3 +208,32 @@ def test_migration_0002_gives_runs_queued_before_it_a_sent_message(tmp_path):
     migrate(engine)
     run = Store(url, tmp_path / "runs").get("old")
     assert run.sent_at == run.queued_at == run.created_at and run.sends == 1 and run.pid is None
+
+
+def test_watch_ends_when_the_latentq_run_it_follows_dies(store):
+    import socket
+
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "latentq"])
+    try:
+        run_id, _ = store.create_run(_spec())
+        store.mark_local(run_id, socket.gethostname(), owner.pid)
+        _set(store, run_id, status=RunStatus.RUNNING.value, heartbeat_at=utcnow())
+        watch = subprocess.Popen([sys.executable, "-m", "latentq.cli.main", "watch", run_id],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        wait_for(lambda: _has_open(watch.pid, "latentq.db"), timeout=30, what="watch to open the store")
+        owner.kill()
+        owner.wait()
+        out, _ = watch.communicate(timeout=60)
+        assert watch.returncode == 1 and f"run {run_id} failed: the process running it died" in out
+    finally:
+        owner.kill()
+        owner.wait()
+
+
+def _has_open(pid: int, name: str) -> bool:
+    import os
+
+    try:
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}").endswith(name) for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
