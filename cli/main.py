@@ -149,8 +149,10 @@ def _enqueue_new(spec, settings, max_attempts: Optional[int] = None) -> dict[str
             store.delete_run(run_id)
             raise
         store.mark_sent(run_id)
-    elif not spec.generate:
-        render.info(f"idempotency key {spec.idempotency_key!r} already names run {run_id}")
+    else:
+        if not spec.generate:
+            render.info(f"idempotency key {spec.idempotency_key!r} already names run {run_id}")
+        recovery.resend_if_lost(store, run_id, settings)
     return store.status(run_id)
 
 

@@ -56,6 +56,24 @@ def retry(run_id: str, local: bool) -> None:
                    "the broker answers")
 
 
+def resend_if_lost(store, run_id: str, settings) -> bool:
+    """Submitted again (same idempotency key): a queued run whose message the broker does not
+    hold gets it now instead of waiting for the sweep."""
+    from latentq.db.schema import RunStatus
+    from latentq.worker.requeue import queued_run_ids, resend
+
+    run = store.get(run_id)
+    if run.status != RunStatus.QUEUED.value or run.pid is not None:
+        return False
+    live = queued_run_ids(settings.broker_url, {run.queue})
+    if live is None or run_id in live:
+        return False
+    if resend(store, run, "submitted again, its message not in the broker"):
+        render.info(f"run {run_id} was queued with no message in the broker: sent again")
+        return True
+    return False
+
+
 @click.command()
 def reap() -> None:
     """Re-queue runs whose worker died, fail dead `latentq run`s here, re-send lost messages.

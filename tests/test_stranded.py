@@ -237,3 +237,14 @@ def _has_open(pid: int, name: str) -> bool:
         return any(os.readlink(f"/proc/{pid}/fd/{fd}").endswith(name) for fd in os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return False
+
+
+def test_submitting_again_with_the_same_key_resends_a_lost_message(store, broker):
+    first = cli("submit", "linear-ae", "--epochs", "1", "--idempotency-key", "k-lost", "--json")
+    run_id = json.loads(first.stdout)["id"]
+    redis_lib.Redis.from_url(broker).flushdb()
+    again = cli("submit", "linear-ae", "--epochs", "1", "--idempotency-key", "k-lost", "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["id"] == run_id, again.stderr
+    assert "sent again" in again.stderr and _messages_for(broker, run_id) == 1
+    third = cli("submit", "linear-ae", "--epochs", "1", "--idempotency-key", "k-lost", "--json")
+    assert third.returncode == 0 and "sent again" not in third.stderr and _messages_for(broker, run_id) == 1
