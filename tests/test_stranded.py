@@ -74,11 +74,15 @@ def test_a_reap_with_the_broker_down_leaves_the_run_for_the_sweep_which_sends_it
     assert _messages_for(broker, run_id) == 1
 
 
-def test_many_sweeps_at_once_send_one_message(store, broker, monkeypatch):
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_many_sweeps_at_once_send_one_message(request, db, store, broker, monkeypatch):
     import threading
 
+    from latentq.db.store import Store
     from latentq.worker.requeue import resend_lost
 
+    if db == "postgresql":
+        store = Store(request.getfixturevalue("pg_database"), store.artifact_root)
     run_id, _ = store.create_run(_spec())
     _set(store, run_id, created_at=utcnow() - timedelta(seconds=60))
     settings = _settings(monkeypatch, LATENTQ_BROKER_URL=broker, LATENTQ_RESEND_AFTER="5")
