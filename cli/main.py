@@ -91,7 +91,6 @@ def run(recipe: str, as_json: bool, dry_run: bool, **opts: Any) -> None:
     run_id, created = store.create_run(spec.model_dump(mode="json"), max_attempts=settings.max_attempts)
     if not created:
         render.info(f"idempotency key {spec.idempotency_key!r} already names run {run_id}")
-    store.mark_local(run_id, socket.gethostname(), os.getpid())  # this process owns its recovery
     status = _foreground(run_id, settings, store, quiet=as_json)
     render.out(as_json, status, lambda: click.echo(render.final_line(status)))
     sys.exit(render.exit_code(status))
@@ -101,6 +100,7 @@ def _foreground(run_id: str, settings, store, quiet: bool) -> dict[str, Any]:
     """The shared job function in this process, with a progress bar fed from the store."""
     from latentq.worker.job import execute_run
 
+    store.mark_local(run_id, socket.gethostname(), os.getpid())  # this process owns its recovery
     if quiet:
         return execute_run(run_id, settings)
     done = threading.Event()
