@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import threading
 from typing import Any, Optional
 
 import click
 
-from latentq.cli import render
+from latentq.cli import recovery, render
 from latentq.cli.db_commands import db as db_group
 from latentq.cli.generate import generate as generate_command
 from latentq.cli.ids import resolve_run_id
@@ -40,17 +41,22 @@ def _settings():
 
 def _store(settings=None):
     from latentq.db.store import Store
+    from latentq.worker.reaper import fail_dead_local_runs
 
     settings = settings or _settings()
-    return Store(settings.db_url, settings.artifact_root)
+    store = Store(settings.db_url, settings.artifact_root)
+    fail_dead_local_runs(store)  # a `latentq run` killed on this host: failed, with the way back
+    return store
 
 
-def _where(settings, broker: bool = False) -> None:
+def _where(settings, broker: bool = False, artifacts: bool = False) -> None:
     from latentq.settings import mask_url
 
     line = f"latentq: home {settings.home} | db {mask_url(settings.db_url)}"
     if broker:
         line += f" | broker {mask_url(settings.broker_url)}"
+    if artifacts:
+        line += f" | artifact root {settings.artifact_root}"
     render.info(line)
 
 
@@ -100,6 +106,7 @@ def _foreground(run_id: str, settings, store, quiet: bool) -> dict[str, Any]:
     """The shared job function in this process, with a progress bar fed from the store."""
     from latentq.worker.job import execute_run
 
+    store.mark_local(run_id, socket.gethostname(), os.getpid())  # this process owns its recovery
     if quiet:
         return execute_run(run_id, settings)
     done = threading.Event()
@@ -148,8 +155,11 @@ def _enqueue_new(spec, settings, max_attempts: Optional[int] = None) -> dict[str
         except Exception:
             store.delete_run(run_id)
             raise
-    elif not spec.generate:
-        render.info(f"idempotency key {spec.idempotency_key!r} already names run {run_id}")
+        store.mark_sent(run_id)
+    else:
+        if not spec.generate:
+            render.info(f"idempotency key {spec.idempotency_key!r} already names run {run_id}")
+        recovery.resend_if_lost(store, run_id, settings)
     return store.status(run_id)
 
 
@@ -161,9 +171,11 @@ def _after_submit(status: dict[str, Any], as_json: bool, wait: bool, settings) -
     if as_json:
         import time
 
+        said = None
         while status["status"] not in ("succeeded", "failed", "cancelled"):
             time.sleep(0.5)
             status = store.status(status["id"])
+            said = render.say_waiting(status, said, render.info)
     else:
         status = render.follow(lambda: store.status(status["id"]))
     render.out(as_json, status, lambda: render.final_lines(status))
@@ -183,8 +195,15 @@ def status(run_id: str, as_json: bool) -> None:
 @click.argument("run_id", callback=resolve_run_id)
 def watch(run_id: str) -> None:
     """Follow a run with a live progress bar until it ends."""
+    from latentq.worker.reaper import fail_dead_local_runs
+
     store = _store()
-    st = render.follow(lambda: store.status(run_id))
+
+    def current() -> dict[str, Any]:
+        fail_dead_local_runs(store)  # the `latentq run` being watched may die meanwhile
+        return store.status(run_id)
+
+    st = render.follow(current)
     click.echo(render.final_line(st))
     sys.exit(render.exit_code(st))
 
@@ -228,23 +247,6 @@ def cancel(run_id: str) -> None:
     """Cancel a run: a queued run never starts; a running one stops at the next batch."""
     result = _store().cancel(run_id)
     click.echo(f"run {run_id} {result}")
-
-
-@cli.command()
-@click.argument("run_id", callback=resolve_run_id)
-def retry(run_id: str) -> None:
-    """Re-queue a failed or cancelled run; it resumes from its last checkpoint."""
-    from latentq.db.store import IllegalTransition
-    from latentq.worker.app import enqueue, ping_broker
-
-    store = _store()
-    run = store.get(run_id)
-    ping_broker()
-    if not store.requeue(run_id):
-        raise IllegalTransition(f"run {run_id} is {run.status}; only failed or cancelled runs can be retried")
-    spec = store.spec(run_id)
-    enqueue(run_id, spec.get("queue", "latentq"), spec.get("priority", 5))
-    click.echo(f"run {run_id} queued again")
 
 
 @cli.command()
@@ -301,7 +303,7 @@ def datasets(as_json: bool) -> None:
 def worker(queues: str, gpu: Optional[str], loglevel: str, hostname: Optional[str]) -> None:
     """Start a Celery worker: one job at a time, TensorFlow only in the process that trains."""
     settings = _settings()
-    _where(settings, broker=True)
+    _where(settings, broker=True, artifacts=True)
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     node = hostname or f"latentq-{'gpu' + gpu if gpu is not None else 'cpu'}-{os.getpid()}@%h"
@@ -310,24 +312,14 @@ def worker(queues: str, gpu: Optional[str], loglevel: str, hostname: Optional[st
     os.execv(sys.executable, argv)
 
 
-@cli.command()
-def reap() -> None:
-    """Re-queue runs whose worker stopped sending heartbeats (workers also do this themselves)."""
-    from latentq.worker.reaper import reap_once
-
-    changed = reap_once(_settings())
-    for run_id, new_status in changed:
-        click.echo(f"run {run_id} -> {new_status}")
-    if not changed:
-        click.echo("no stale runs")
-
-
 cli.add_command(generate_command)
 from latentq.cli import runs as _runs, ui as _ui  # noqa: E402  (their commands import heavy code lazily)
 
 for _command in (_ui.ui, _ui.report, _runs.rm, _runs.compare, _runs.make_sweep_command(job_options), _runs.export):
     cli.add_command(_command)
 cli.add_command(db_group)
+cli.add_command(recovery.retry)
+cli.add_command(recovery.reap)
 
 
 def main() -> None:

@@ -58,13 +58,17 @@ def status_table(statuses: list[dict[str, Any]], wide: bool = False) -> None:
     for col in columns:
         table.add_column(col, no_wrap=True)  # ids are what people copy: never cut them
     table.add_column(escape("name [group] dataset"), overflow="fold", no_wrap=wide, min_width=16)
-    for s in statuses:
+    notes = [note(s) for s in statuses]
+    if any(notes):
+        table.add_column("note", overflow="fold", no_wrap=wide, min_width=16)
+    for s, why in zip(statuses, notes):
         m = s["metrics"]
         cells = {"id": s["id"], "status": s["status"], "recipe": s["recipe"], "epoch": f"{s['epoch']}/{s['epochs']}",
                  "loss": _fmt(m.get("loss", m.get("g_loss"))), "val_loss": _fmt(m.get("val_loss")),
                  "age": age(s["created_at"])}
         group = f" [{s['group']}]" if s.get("group") else ""
-        table.add_row(*[cells[c] for c in columns], escape(f"{s.get('name') or '-'}{group} {s['dataset']}"))
+        table.add_row(*[cells[c] for c in columns], escape(f"{s.get('name') or '-'}{group} {s['dataset']}"),
+                      *([escape(why)] if any(notes) else []))
     console.print(table, crop=False, soft_wrap=wide)
 
 
@@ -104,6 +108,35 @@ def recipe_details(recipe: dict[str, Any]) -> None:
                + (f" --set {recipe['params'][0]['name']}={recipe['params'][0]['default']}" if recipe["params"] else ""))
 
 
+def duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
+
+
+def note(status: dict[str, Any]) -> str:
+    """Why a run is where it is: how long a queued run has waited and why, a failed run's error."""
+    if status.get("waiting_reason"):
+        return f"queued {duration(status['waiting_seconds'] or 0)}: {status['waiting_reason']}"
+    if status["status"] == "failed" and status.get("error"):
+        return status["error"].splitlines()[0]
+    return ""
+
+
+def say_waiting(status: dict[str, Any], said: Optional[str], say: Callable[[str], None],
+                after_seconds: float = 5.0) -> Optional[str]:
+    """Say (once per reason) why a run is still queued, once it has waited `after_seconds`.
+    Returns the reason said last, to pass back next time."""
+    reason = status.get("waiting_reason")
+    if reason and reason != said and (status.get("waiting_seconds") or 0) >= after_seconds:
+        say(f"run {status['id']} {note(status)}")
+        return reason
+    return said
+
+
 def status_detail(status: dict[str, Any], spec: Optional[dict[str, Any]] = None,
                   events: Optional[list[dict[str, Any]]] = None,
                   history: Optional[dict[str, list[list[float]]]] = None) -> None:
@@ -114,7 +147,8 @@ def status_detail(status: dict[str, Any], spec: Optional[dict[str, Any]] = None,
     head.add_column(style="bold")
     head.add_column()
     for key in ("id", "kind", "name", "group", "status", "recipe", "dataset", "parent", "epoch", "attempts", "worker",
-                "created_at", "started_at", "finished_at", "queue_seconds", "resumed_from_epoch", "error"):
+                "created_at", "started_at", "finished_at", "queue_seconds", "resumed_from_epoch", "error",
+                "waiting_reason", "sent_at", "host", "pid", "checkpoint_epoch"):
         value = status.get(key)
         if key == "epoch":
             value = f"{status['epoch']}/{status['epochs']}"
@@ -174,7 +208,9 @@ def follow(get_status: Callable[[], dict[str, Any]], until_done: bool = True, in
                TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
     with Progress(*columns, console=console or progress_console(), transient=False) as progress:
         task = progress.add_task(f"{status['id']} {status['status']}", total=max(1, status["epochs"]), metrics="")
+        said = None
         while True:
+            said = say_waiting(status, said, progress.console.print)
             m = status["metrics"]
             shown = " ".join(f"{k}={_fmt(m[k])}" for k in ("loss", "val_loss", "d_loss", "g_loss") if k in m)
             progress.update(task, completed=status["epoch"], description=f"{status['id']} {status['status']}",

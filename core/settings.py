@@ -22,6 +22,7 @@ class Settings:
     heartbeat_timeout: float
     max_attempts: int
     visibility_timeout: float
+    resend_after: float
 
     @property
     def artifact_root(self) -> Path:
@@ -56,6 +57,8 @@ def load_settings() -> Settings:
         # Longer than any checkpoint interval or heartbeat timeout: recovery is the reaper's job
         # (database leases), never Redis redelivering an unacked message.
         visibility_timeout=_number("LATENTQ_VISIBILITY_TIMEOUT", float(12 * 3600), low=1),
+        # A queued run unclaimed this long whose message the broker does not hold is sent again.
+        resend_after=_number("LATENTQ_RESEND_AFTER", 120.0, low=0.1),
     )
 
 

@@ -79,6 +79,15 @@ class Run(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[Optional[str]] = mapped_column(Text)
     group_name: Mapped[Optional[str]] = mapped_column(String(64), index=True)  # a sweep's runs share one
+    # The outbox: when the run last became queued, and when its message was last sent (None:
+    # not sent yet; the reaper's sweep sends it). `sends` counts the messages sent for it.
+    queued_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    sent_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    sends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # An embedded run (`latentq run`, `retry --local`): the host and process that own it.
+    host: Mapped[Optional[str]] = mapped_column(String(255))
+    pid: Mapped[Optional[int]] = mapped_column(Integer)
+    checkpoint_epoch: Mapped[Optional[int]] = mapped_column(Integer)
 
 
 class Metric(Base):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +33,27 @@ def new_run_id() -> str:
 
 def _iso(value: Optional[datetime]) -> Optional[str]:
     return None if value is None else value.isoformat(timespec="seconds") + "Z"
+
+
+def _queued_again() -> dict[str, Any]:
+    """Columns of every transition back to queued: a new wait begins, no message sent yet."""
+    return {"queued_at": utcnow(), "sent_at": None, "sends": 0}
+
+
+def waiting(run: Run, now: Optional[datetime] = None) -> tuple[Optional[float], Optional[str]]:
+    """How long a queued run has waited (seconds) and why; (None, None) for other runs."""
+    if run.status != RunStatus.QUEUED.value:
+        return None, None
+    now = now or utcnow()
+    seconds = round((now - (run.queued_at or run.created_at)).total_seconds(), 1)
+    if run.pid is not None:
+        return seconds, f"waiting to start in process {run.pid} on {run.host}"
+    if run.sent_at is None:
+        return seconds, "message not sent (the broker was unreachable): the sweep re-sends it"
+    why = f"waiting for a worker on queue {run.queue}"
+    if run.sends > 1:
+        why += f"; message re-sent at {_iso(run.sent_at)}"
+    return seconds, why
 
 
 class Store:
@@ -177,7 +200,9 @@ class Store:
         now = utcnow()
         return self._transition(
             run_id,
-            [Run.status == RunStatus.QUEUED.value, Run.cancel_requested.is_(False)],
+            [Run.status == RunStatus.QUEUED.value, Run.cancel_requested.is_(False),
+             # an embedded run is only ever claimed by its own process, never from a stray message
+             or_(Run.pid.is_(None), and_(Run.host == socket.gethostname(), Run.pid == os.getpid()))],
             status=RunStatus.RUNNING.value,
             owner=owner,
             worker=worker,
@@ -217,17 +242,18 @@ class Store:
             error=error,
         )
 
-    def release(self, run_id: str, owner: str, reason: str) -> bool:
-        """running → queued by its owner (warm shutdown): the next attempt resumes."""
-        ok = self._transition(
+    def release(self, run_id: str, owner: str, refused: bool = False) -> bool:
+        """running → queued by its owner (warm shutdown, or a run it cannot see): the next
+        attempt resumes. A refused run's claim does not count as an attempt. Send its message
+        through latentq.worker.requeue."""
+        return self._transition(
             run_id,
             [Run.owner == owner, Run.status == RunStatus.RUNNING.value],
             status=RunStatus.QUEUED.value,
             owner=None,
+            **_queued_again(),
+            **({"attempts": Run.attempts - 1} if refused else {}),
         )
-        if ok:
-            self.add_event(run_id, "warning", reason)
-        return ok
 
     def cancel(self, run_id: str) -> str:
         """Cancel a run: a queued one never starts, a running one stops at the next batch."""
@@ -239,8 +265,10 @@ class Store:
             return "cancelling"
         raise IllegalTransition(f"run {run_id} is already {self.get(run_id).status}; only queued or running runs can be cancelled")
 
-    def requeue(self, run_id: str) -> bool:
-        """failed | cancelled → queued (latentq retry)."""
+    def requeue(self, run_id: str, local: Optional[tuple[str, int]] = None) -> bool:
+        """failed | cancelled → queued (latentq retry). `local` = (host, pid) of the process that
+        runs it in the foreground (`retry --local`); without it the run is a queue's again."""
+        host, pid = local or (None, None)
         return self._transition(
             run_id,
             [Run.status.in_([RunStatus.FAILED.value, RunStatus.CANCELLED.value])],
@@ -250,13 +278,17 @@ class Store:
             finished_at=None,
             error=None,
             attempts=0,
+            host=host,
+            pid=pid,
+            **_queued_again(),
         )
 
     def stale_runs(self, timeout_seconds: float) -> list[Run]:
+        """Running runs of workers (not embedded ones) whose heartbeat is older than the timeout."""
         cutoff = utcnow() - timedelta(seconds=timeout_seconds)
         with self.session() as s:
             return list(s.scalars(select(Run).where(Run.status == RunStatus.RUNNING.value,
-                                                    Run.heartbeat_at < cutoff)))
+                                                    Run.heartbeat_at < cutoff, Run.pid.is_(None))))
 
     def reap(self, run: Run) -> Optional[str]:
         """A stale running run goes back to queued (or fails after its last attempt).
@@ -271,10 +303,64 @@ class Store:
                 self.add_event(run.id, "error", reason)
                 return RunStatus.FAILED.value
             return None
-        if self._transition(run.id, where, status=RunStatus.QUEUED.value, owner=None):
-            self.add_event(run.id, "warning", f"worker {run.worker} stopped sending heartbeats; re-queued")
-            return RunStatus.QUEUED.value
+        if self._transition(run.id, where, status=RunStatus.QUEUED.value, owner=None, **_queued_again()):
+            return RunStatus.QUEUED.value  # latentq.worker.requeue sends its message and says so
         return None
+
+    # ---- the outbox: every queued run's message is sent, or the sweep sends it -----------
+
+    def mark_sent(self, run_id: str, seen: Optional[datetime] = None, resend: bool = False) -> Optional[datetime]:
+        """Record that the run's message is (about to be) sent. With resend=True it is guarded on
+        the sent_at the caller saw, so of many sweeps only one re-sends. Returns the new sent_at,
+        or None when the run is no longer queued (or another sweep won)."""
+        now = utcnow()
+        where = [Run.status == RunStatus.QUEUED.value]
+        if resend:
+            where.append(Run.sent_at.is_(None) if seen is None else Run.sent_at == seen)
+        ok = self._transition(run_id, where, sent_at=now, sends=Run.sends + 1)
+        return now if ok else None
+
+    def unmark_sent(self, run_id: str, sent_at: datetime) -> bool:
+        """The message recorded at `sent_at` could not be sent after all: leave it to the sweep."""
+        return self._transition(run_id, [Run.status == RunStatus.QUEUED.value, Run.sent_at == sent_at],
+                                sent_at=None, sends=Run.sends - 1)
+
+    def unsent_runs(self, older_than_seconds: float) -> list[Run]:
+        """Queued runs of a queue (not embedded ones) whose message was last sent, or who became
+        queued, more than `older_than_seconds` ago: their message may be lost."""
+        cutoff = utcnow() - timedelta(seconds=older_than_seconds)
+        since = func.coalesce(Run.sent_at, Run.queued_at, Run.created_at)
+        with self.session() as s:
+            return list(s.scalars(select(Run).where(
+                Run.status == RunStatus.QUEUED.value, Run.cancel_requested.is_(False), Run.pid.is_(None),
+                since < cutoff).order_by(Run.created_at)))
+
+    # ---- embedded runs (latentq run): their process owns their recovery ------------------
+
+    def mark_local(self, run_id: str, host: str, pid: int) -> bool:
+        """A queued run that this process (host, pid) runs in the foreground."""
+        return self._transition(run_id, [Run.status == RunStatus.QUEUED.value], host=host, pid=pid)
+
+    def local_runs(self, host: str) -> list[Run]:
+        """Queued or running embedded runs owned by processes on `host`."""
+        with self.session() as s:
+            return list(s.scalars(select(Run).where(
+                Run.host == host, Run.pid.is_not(None),
+                Run.status.in_([RunStatus.QUEUED.value, RunStatus.RUNNING.value]))))
+
+    def fail_local(self, run: Run, reason: str) -> bool:
+        """An embedded run whose process died → failed, guarded on that process and status."""
+        ok = self._transition(run.id, [Run.status == run.status, Run.host == run.host, Run.pid == run.pid],
+                              status=RunStatus.FAILED.value, owner=None, finished_at=utcnow(), error=reason)
+        if ok:
+            self.add_event(run.id, "error", reason)
+        return ok
+
+    # ---- checkpoints ---------------------------------------------------------------------
+
+    def record_checkpoint(self, run_id: str, owner: str, epoch: int) -> bool:
+        """A checkpoint after `epoch` epochs exists under the run's folder."""
+        return self._transition(run_id, [Run.owner == owner], checkpoint_epoch=epoch)
 
     # ---- metrics, artifacts, events ------------------------------------------------------
 
@@ -326,6 +412,7 @@ class Store:
         if run.started_at is not None:
             queue_seconds = round((run.started_at - run.created_at).total_seconds(), 3)
         run_dir = self.artifact_root / run.id
+        waited, why = waiting(run)
         return {
             "id": run.id,
             "kind": run.kind,
@@ -348,6 +435,12 @@ class Store:
             "resumed_from_epoch": run.resumed_from_epoch,
             "cancel_requested": run.cancel_requested,
             "error": run.error,
+            "waiting_seconds": waited,
+            "waiting_reason": why,
+            "sent_at": _iso(run.sent_at),
+            "host": run.host,
+            "pid": run.pid,
+            "checkpoint_epoch": run.checkpoint_epoch,
             "metrics": self.latest_metrics(run.id),
             "artifacts": [{"kind": a.kind, "path": str(run_dir / a.path)} for a in self.artifacts(run.id)],
         }

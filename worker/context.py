@@ -151,6 +151,7 @@ class RunContext:
 
     def save_checkpoint_state(self, state: dict[str, Any]) -> None:
         atomic_write_json(self.checkpoint_dir / "state.json", state)
+        self.store.record_checkpoint(self.run_id, self.owner, int(state["epoch"]))
 
     # ---- artifacts -----------------------------------------------------------------------
 

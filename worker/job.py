@@ -21,6 +21,7 @@ from latentq.settings import Settings, load_settings
 from latentq.spec import validate_spec_dict
 from latentq.worker.context import RunContext, Signals, StopRun
 from latentq.worker.lease import Heartbeat
+from latentq.worker.requeue import missing_checkpoint, requeue
 
 log = logging.getLogger("latentq.job")
 
@@ -42,8 +43,8 @@ def execute_run(
 ) -> dict[str, Any]:
     """Claim, train (or generate), record, finish. Returns the run's status object.
 
-    on_release(run_id) is called when a warm shutdown hands the run back to the queue (the
-    Celery task re-sends its message); without it the run is left queued for `latentq retry`."""
+    on_release(run_id) sends the message of a run that a warm shutdown hands back to the queue
+    (the Celery task's); without it latentq.worker.requeue sends it through the broker."""
     settings = settings or load_settings()
     store = open_store(settings)
     store.get(run_id)  # NotFound for an unknown id
@@ -54,6 +55,11 @@ def execute_run(
             f" (owned by {run.worker})" if run.status is RunStatus.RUNNING else "")
         log.info("run %s: %s", run_id, note)
         store.add_event(run_id, "info", note)
+        return store.status(run_id)
+
+    missing = missing_checkpoint(store.get(run_id), settings.artifact_root)
+    if missing:  # never restart from epoch 0 what another artifact root has checkpointed
+        _refuse(store, run_id, owner, missing, foreground=task_id is None)
         return store.status(run_id)
 
     signals = signals or Signals()
@@ -113,5 +119,14 @@ def _stopped(store: Store, run_id: str, owner: str, stop: StopRun,
     elif stop.reason == "time_limit":
         store.finish(run_id, owner, RunStatus.FAILED, f"time limit: {stop.detail}")
     elif stop.reason == "shutdown":
-        if store.release(run_id, owner, "worker shut down: checkpointed and re-queued") and on_release:
-            on_release(run_id)
+        requeue(store, run_id, lambda: store.release(run_id, owner), "worker shut down: checkpointed",
+                send=on_release)
+
+
+def _refuse(store: Store, run_id: str, owner: str, reason: str, foreground: bool) -> None:
+    log.warning("run %s: %s", run_id, reason)
+    if foreground:
+        store.finish(run_id, owner, RunStatus.FAILED, reason)
+    else:
+        requeue(store, run_id, lambda: store.release(run_id, owner, refused=True),
+                f"{reason}: released for a worker that can see it", defer=True)
