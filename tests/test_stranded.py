@@ -97,7 +97,8 @@ def test_many_sweeps_at_once_send_one_message(request, db, store, broker, monkey
         t.start()
     for t in threads:
         t.join()
-    assert sent == [run_id] and _messages_for(broker, run_id) == 1
+    # The session's PostgreSQL database may hold other tests' runs: count this run's sends only.
+    assert sent.count(run_id) == 1 and _messages_for(broker, run_id) == 1
 
 
 def test_a_stranded_run_says_why_and_retry_resends_its_message(store, broker):
