@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from typing import Any, Optional
@@ -10,6 +9,7 @@ from typing import Any, Optional
 import click
 
 from latentq.cli import render
+from latentq.cli import doctor as doctor_cli, logs as logs_cli, workers as workers_cli
 from latentq.cli.generate import generate as generate_command
 
 JOB_OPTIONS = [
@@ -137,7 +137,7 @@ def _enqueue_new(spec, settings, max_attempts: Optional[int] = None) -> dict[str
                                        max_attempts=max_attempts or settings.max_attempts)
     if created:
         try:
-            enqueue(run_id, spec.queue, spec.priority)
+            enqueue(run_id, spec.queue, spec.priority, recipe=spec.recipe)
         except Exception:
             store.delete_run(run_id)
             raise
@@ -147,6 +147,9 @@ def _enqueue_new(spec, settings, max_attempts: Optional[int] = None) -> dict[str
 
 
 def _after_submit(status: dict[str, Any], as_json: bool, wait: bool, settings) -> None:
+    from latentq.cli.workers import say_consumers
+
+    say_consumers(status, wait)
     if not wait:
         render.out(as_json, status, lambda: click.echo(f"run {status['id']} queued on {status['queue']}"))
         return
@@ -227,7 +230,7 @@ def retry(run_id: str) -> None:
     if not store.requeue(run_id):
         raise IllegalTransition(f"run {run_id} is {run.status}; only failed or cancelled runs can be retried")
     spec = store.spec(run_id)
-    enqueue(run_id, spec.get("queue", "latentq"), spec.get("priority", 5))
+    enqueue(run_id, spec.get("queue", "latentq"), spec.get("priority", 5), recipe=run.recipe)
     click.echo(f"run {run_id} queued again")
 
 
@@ -274,23 +277,6 @@ def datasets(as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--queue", "-Q", "queues", default="latentq", show_default=True, help="Comma-separated queues.")
-@click.option("--gpu", default=None, help="GPU index for this worker (sets CUDA_VISIBLE_DEVICES); one worker per GPU.")
-@click.option("--loglevel", default="INFO", show_default=True)
-@click.option("--hostname", default=None, help="Celery node name (default latentq-<gpu|cpu>@<host>).")
-def worker(queues: str, gpu: Optional[str], loglevel: str, hostname: Optional[str]) -> None:
-    """Start a Celery worker: one job at a time, TensorFlow only in the process that trains."""
-    settings = _settings()
-    _where(settings, broker=True)
-    if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-    node = hostname or f"latentq-{'gpu' + gpu if gpu is not None else 'cpu'}-{os.getpid()}@%h"
-    argv = [sys.executable, "-m", "celery", "-A", "latentq.worker.app", "worker", "--pool=solo", "--concurrency=1",
-            "-Q", queues, "--hostname", node, "--loglevel", loglevel, "--without-gossip", "--without-mingle"]
-    os.execv(sys.executable, argv)
-
-
-@cli.command()
 def reap() -> None:
     """Re-queue runs whose worker stopped sending heartbeats (workers also do this themselves)."""
     from latentq.worker.reaper import reap_once
@@ -303,6 +289,8 @@ def reap() -> None:
 
 
 cli.add_command(generate_command)
+for _command in (workers_cli.worker, workers_cli.workers, logs_cli.logs, doctor_cli.doctor):
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -44,17 +44,32 @@ def execute_run(
     on_release(run_id) is called when a warm shutdown hands the run back to the queue (the
     Celery task re-sends its message); without it the run is left queued for `latentq retry`."""
     settings = settings or load_settings()
+    owner = claim_run(run_id, settings, task_id)
+    if owner is None:
+        return open_store(settings).status(run_id)
+    return execute_claimed(run_id, owner, settings, signals, on_release)
+
+
+def claim_run(run_id: str, settings: Settings, task_id: Optional[str] = None) -> Optional[str]:
+    """queued -> running for this process: the owner token, or None when the run is owned
+    elsewhere or finished (the delivery is dropped and an event says so). TensorFlow-free."""
     store = open_store(settings)
     store.get(run_id)  # NotFound for an unknown id
     owner = f"{worker_name()}:{uuid.uuid4().hex[:8]}"
-    if not store.claim(run_id, owner, worker=worker_name(), task_id=task_id):
-        run = store.get(run_id)
-        note = f"delivery to {worker_name()} dropped: run is {run.status}" + (
-            f" (owned by {run.worker})" if run.status == RunStatus.RUNNING.value else "")
-        log.info("run %s: %s", run_id, note)
-        store.add_event(run_id, "info", note)
-        return store.status(run_id)
+    if store.claim(run_id, owner, worker=worker_name(), task_id=task_id):
+        return owner
+    run = store.get(run_id)
+    note = f"delivery to {worker_name()} dropped: run is {run.status}" + (
+        f" (owned by {run.worker})" if run.status == RunStatus.RUNNING.value else "")
+    log.info("run %s: %s", run_id, note)
+    store.add_event(run_id, "info", note)
+    return None
 
+
+def execute_claimed(run_id: str, owner: str, settings: Settings, signals: Optional[Signals] = None,
+                    on_release: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
+    """Train a run this process (or its parent, for it) has claimed as `owner`, then finish it."""
+    store = open_store(settings)
     signals = signals or Signals()
     heartbeat = Heartbeat(store, run_id, owner, signals, settings.heartbeat_seconds)
     heartbeat.start()
