@@ -28,6 +28,7 @@ def main(argv: list[str]) -> int:
     run_id, owner = argv
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: PROCESS_SHUTDOWN.set())
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
