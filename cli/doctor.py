@@ -50,16 +50,18 @@ def check_database(settings) -> dict[str, Any]:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     head = ScriptDirectory.from_config(config).get_current_head()
-    engine = make_engine(settings.db_url)
+    engine = None
     try:
+        engine = make_engine(settings.db_url)
         with engine.connect() as conn:
             current = MigrationContext.configure(conn).get_current_revision()
     except Exception as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         return _check("database", False, f"cannot reach {where}: {reason}",
-                      "start the database, or point LATENTQ_DB_URL at it")
+                      "start the database, or point LATENTQ_DB_URL (or LATENTQ_HOME) at a reachable one")
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
     if current != head:
         return _check("database", False, f"{where} is at migration {current or 'none'}, the code expects {head}",
                       "run any latentq command against it (e.g. `latentq list`): it migrates to the head")
