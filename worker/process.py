@@ -80,8 +80,9 @@ def _stamp() -> str:
 
 def train_in_child(run_id: str, owner: str, settings: Settings) -> dict[str, Any]:
     """Train a run claimed by `owner` in a new process; wait for it; return the run's status."""
-    from latentq.worker.context import PROCESS_SHUTDOWN
+    from latentq.worker.context import PROCESS_SHUTDOWN, Signals
     from latentq.worker.job import open_store, worker_name
+    from latentq.worker.lease import Heartbeat
 
     store = open_store(settings)
     run = store.get(run_id)
@@ -100,9 +101,14 @@ def train_in_child(run_id: str, owner: str, settings: Settings) -> dict[str, Any
     if PROCESS_SHUTDOWN.is_set():  # the shutdown came while it was starting
         proc.send_signal(signal.SIGTERM)
     log.info("run %s (%s): training in process %d, log %s", run_id, run.recipe, proc.pid, path)
+    # The worker renews the lease too: the child needs seconds to start (imports) before its own
+    # heartbeat (which also reads cancel requests) runs, and may hold its GIL for long stretches.
+    heartbeat = Heartbeat(store, run_id, owner, Signals(), settings.heartbeat_seconds)
+    heartbeat.start()
     try:
         code = proc.wait()
     finally:
+        heartbeat.stop()
         with STATE.lock:
             STATE.children.pop(run_id, None)
             STATE.jobs_done += 1
