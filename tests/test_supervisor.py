@@ -36,7 +36,7 @@ def test_bad_gpu_lists_are_refused(value):
 
 def _bin_with(tmp_path: Path, script: str | None) -> dict[str, str]:
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
+    bin_dir.mkdir(parents=True)
     if script is not None:
         smi = bin_dir / "nvidia-smi"
         smi.write_text(script)
