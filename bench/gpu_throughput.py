@@ -26,10 +26,10 @@ def one(recipe: str, precision: str, args) -> str:
     env = {**os.environ, "LATENTQ_HOME": tempfile.mkdtemp(prefix="lq-tput-")}
     env.pop("LATENTQ_DB_URL", None)
     cmd = [sys.executable, "-m", "latentq.cli.main", "run", recipe, "--epochs", str(args.epochs),
-           "--batch-size", str(args.batch_size), "--json", "--set", f"precision={precision}"]
-    if args.dataset:
-        cmd += ["--dataset", args.dataset]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+           "--batch-size", str(args.batch_size), "--json"] + (["--dataset", args.dataset] if args.dataset else [])
+    out = subprocess.run(cmd + ["--set", f"precision={precision}"], capture_output=True, text=True, env=env)
+    if out.returncode == 2 and precision == "float32" and "unknown parameter 'precision'" in out.stderr:
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env)  # a latentq without the parameter
     if out.returncode == 2:  # refused up front (an unknown parameter or value)
         return "refused: " + out.stderr.strip().splitlines()[-1][:60]
     try:

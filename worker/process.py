@@ -7,6 +7,7 @@ used when the job ends. The worker side never imports TensorFlow; the child does
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -38,8 +39,6 @@ def requeue(run_id: str, settings: Optional[Settings] = None) -> None:
     from latentq.worker.job import open_store
 
     run = open_store(settings or load_settings()).get(run_id)
-    import json
-
     spec = json.loads(run.spec)
     enqueue(run_id, spec.get("queue", "latentq"), spec.get("priority", 5), recipe=run.recipe)
 
