@@ -62,6 +62,8 @@ def check_database(settings) -> dict[str, Any]:
     finally:
         if engine is not None:
             engine.dispose()
+    if current is None:
+        return _check("database", True, f"{where} reachable, empty: latentq creates its tables at first use")
     if current != head:
         return _check("database", False, f"{where} is at migration {current or 'none'}, the code expects {head}",
                       "run any latentq command against it (e.g. `latentq list`): it migrates to the head")

@@ -70,19 +70,13 @@ def workers(timeout: float, as_json: bool) -> None:
     ping_broker()
     data = snapshot(settings, main._store(settings), timeout)
 
-    def human() -> None:
-        from rich.table import Table
-
-        table = Table(box=None, header_style="bold")
-        for col in ("worker", "gpu", "queues", "training", "jobs done", "up since"):
-            table.add_column(col, no_wrap=True)
+    def human() -> None:  # plain lines: names and run ids are what people copy, never cut them
         for w in data["workers"]:
             training = ", ".join(f"{r['id']} {r['recipe']} epoch {r['epoch']}/{r['epochs']}" for r in w["runs"])
-            table.add_row(w["name"], w["gpu"] or "-", ",".join(w["queues"]), training or "idle",
-                          str(w["jobs_done"]), w["started_at"].replace("T", " ")[:19])
-        if data["workers"]:
-            render._console().print(table)
-        else:
+            click.echo(f"{w['name']}  gpu {w['gpu'] or '-'}  queues {','.join(w['queues'])}  "
+                       f"{'training ' + training if training else 'idle'}  jobs done {w['jobs_done']}  "
+                       f"up since {w['started_at'].replace('T', ' ')[:19]}")
+        if not data["workers"]:
             click.echo("no live workers (start one with `latentq worker`)")
         click.echo("queues: " + ", ".join(f"{q} {n} waiting" for q, n in data["queues"].items()))
 
