@@ -4,7 +4,8 @@
 
 Starts a real `latentq worker` (own LATENTQ_HOME, SQLite, the Redis of LATENTQ_BROKER_URL or
 redis://127.0.0.1:6379/13, flushed), submits the jobs one after another and, after each one
-ends, sums VmRSS over the worker and all its descendants (Linux /proc). Prints one row per job
+ends (its training process gone), sums VmRSS over the worker and all its descendants (Linux
+/proc); also the largest tree seen while the job ran (sampled every 0.3 s). Prints one row per job
 and the growth from job 5 to the last (the target: within 10 %)."""
 
 import argparse
@@ -76,12 +77,17 @@ def main() -> None:
         idle, _ = tree_rss_mib(worker.pid)
         for job in range(1, args.jobs + 1):
             run_id = cli(env, "submit", args.recipe, "--epochs", str(args.epochs), "--json")["id"]
+            peak = 0.0
             while cli(env, "status", run_id, "--json")["status"] not in ("succeeded", "failed", "cancelled"):
+                peak = max(peak, tree_rss_mib(worker.pid)[0])
                 time.sleep(0.3)
-            time.sleep(0.5)  # the task returns just after the run's row says it ended
+            deadline = time.monotonic() + 120  # the training process exits after its run's row says it ended
+            while len(descendants(worker.pid)) > 1 and time.monotonic() < deadline:
+                time.sleep(0.2)
             mib, n = tree_rss_mib(worker.pid)
             rows.append((job, mib, n))
-            print(f"job {job:>3}: worker tree {mib:8.1f} MiB in {n} process(es)", flush=True)
+            print(f"job {job:>3}: worker tree after {mib:8.1f} MiB in {n} process(es); "
+                  f"while training, up to {peak:8.1f} MiB", flush=True)
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=120)
