@@ -139,4 +139,6 @@ def test_topology_redis_postgresql_a_two_gpu_supervisor_and_ten_jobs(supervisor,
     listed = json.loads(cli("workers", "--json").stdout)
     assert sorted(w["gpu"] for w in listed["workers"]) == ["0", "1"]
     assert sorted(w["name"].split("@")[0] for w in listed["workers"]) == ["latentq-gpu0", "latentq-gpu1"]
-    assert sum(w["jobs_done"] for w in listed["workers"]) == 10
+    # a job counts as done once its training process has exited, a moment after its run's row ends
+    wait_for(lambda: sum(w["jobs_done"] for w in json.loads(cli("workers", "--json").stdout)["workers"]) == 10,
+             timeout=120, what="both workers to count ten jobs done")
