@@ -1,4 +1,5 @@
-# One image for the CLI and the workers. GPU boxes: build with --build-arg EXTRAS=gpu.
+# One image for the CLI, the workers, Flower and the test suite.
+# GPU boxes: --build-arg EXTRAS=gpu; Flower: EXTRAS=monitoring; the test profile: EXTRAS=test.
 FROM python:3.11-slim
 ARG EXTRAS=""
 WORKDIR /app
@@ -9,6 +10,7 @@ COPY worker worker
 COPY models models
 COPY db db
 RUN pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}"
+COPY tests tests
 ENV LATENTQ_HOME=/data
 VOLUME /data
 ENTRYPOINT ["latentq"]

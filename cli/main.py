@@ -11,6 +11,7 @@ from typing import Any, Optional
 import click
 
 from latentq.cli import recovery, render
+from latentq.cli import doctor as doctor_cli, logs as logs_cli, workers as workers_cli
 from latentq.cli.db_commands import db as db_group
 from latentq.cli.generate import generate as generate_command
 from latentq.cli.ids import resolve_run_id
@@ -151,7 +152,7 @@ def _enqueue_new(spec, settings, max_attempts: Optional[int] = None) -> dict[str
                                        max_attempts=max_attempts or settings.max_attempts)
     if created:
         try:
-            enqueue(run_id, spec.queue, spec.priority)
+            enqueue(run_id, spec.queue, spec.priority, recipe=spec.recipe)
         except Exception:
             store.delete_run(run_id)
             raise
@@ -164,6 +165,9 @@ def _enqueue_new(spec, settings, max_attempts: Optional[int] = None) -> dict[str
 
 
 def _after_submit(status: dict[str, Any], as_json: bool, wait: bool, settings) -> None:
+    from latentq.cli.workers import say_consumers
+
+    say_consumers(status, wait)
     if not wait:
         render.out(as_json, status, lambda: click.echo(f"run {status['id']} queued on {status['queue']}"))
         return
@@ -295,31 +299,13 @@ def datasets(as_json: bool) -> None:
     render.out(as_json, rows, human)
 
 
-@cli.command()
-@click.option("--queue", "-Q", "queues", default="latentq", show_default=True, help="Comma-separated queues.")
-@click.option("--gpu", default=None, help="GPU index for this worker (sets CUDA_VISIBLE_DEVICES); one worker per GPU.")
-@click.option("--loglevel", default="INFO", show_default=True)
-@click.option("--hostname", default=None, help="Celery node name (default latentq-<gpu|cpu>@<host>).")
-def worker(queues: str, gpu: Optional[str], loglevel: str, hostname: Optional[str]) -> None:
-    """Start a Celery worker: one job at a time, TensorFlow only in the process that trains."""
-    settings = _settings()
-    _where(settings, broker=True, artifacts=True)
-    if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-    node = hostname or f"latentq-{'gpu' + gpu if gpu is not None else 'cpu'}-{os.getpid()}@%h"
-    argv = [sys.executable, "-m", "celery", "-A", "latentq.worker.app", "worker", "--pool=solo", "--concurrency=1",
-            "-Q", queues, "--hostname", node, "--loglevel", loglevel, "--without-gossip", "--without-mingle"]
-    os.execv(sys.executable, argv)
-
-
 cli.add_command(generate_command)
 from latentq.cli import runs as _runs, ui as _ui  # noqa: E402  (their commands import heavy code lazily)
 
-for _command in (_ui.ui, _ui.report, _runs.rm, _runs.compare, _runs.make_sweep_command(job_options), _runs.export):
+for _command in (_ui.ui, _ui.report, _runs.rm, _runs.compare, _runs.make_sweep_command(job_options), _runs.export,
+                 db_group, recovery.retry, recovery.reap,
+                 workers_cli.worker, workers_cli.workers, logs_cli.logs, doctor_cli.doctor):
     cli.add_command(_command)
-cli.add_command(db_group)
-cli.add_command(recovery.retry)
-cli.add_command(recovery.reap)
 
 
 def main() -> None:

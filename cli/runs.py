@@ -289,7 +289,7 @@ def run_sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], grou
                                            max_attempts=max_attempts or settings.max_attempts, group=group)
         if created:
             try:
-                enqueue(run_id, spec.queue, spec.priority)
+                enqueue(run_id, spec.queue, spec.priority, recipe=spec.recipe)
             except Exception:
                 store.delete_run(run_id)
                 raise

@@ -11,13 +11,19 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator, Optional
+from urllib.parse import urlsplit
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-REDIS_HOST = os.environ.get("LATENTQ_TEST_REDIS_HOST", "127.0.0.1")
-REDIS_PORT = int(os.environ.get("LATENTQ_TEST_REDIS_PORT", "6379"))
-PG_URL = os.environ.get("LATENTQ_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+# The services: LATENTQ_TEST_* when set, else the ones latentq itself is pointed at (LATENTQ_BROKER_URL,
+# a PostgreSQL LATENTQ_DB_URL: the compose `test` profile), else this machine's.
+_BROKER = urlsplit(os.environ.get("LATENTQ_BROKER_URL", ""))
+_DB_URL = os.environ.get("LATENTQ_DB_URL", "")
+REDIS_HOST = os.environ.get("LATENTQ_TEST_REDIS_HOST") or _BROKER.hostname or "127.0.0.1"
+REDIS_PORT = int(os.environ.get("LATENTQ_TEST_REDIS_PORT") or _BROKER.port or 6379)
+PG_URL = (os.environ.get("LATENTQ_TEST_PG_URL") or (_DB_URL if _DB_URL.startswith("postgresql") else "")
+          or "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

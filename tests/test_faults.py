@@ -267,3 +267,29 @@ def test_disk_full_fails_the_run_with_the_reason_and_no_half_file(tmp_path, monk
     finally:
         if mounted:
             subprocess.run(["umount", str(home)], check=False)
+
+
+def training_process(worker_pid: int) -> int:
+    """The pid of the worker's training process (its only child: the threads pool runs in-process)."""
+    children = []
+    for task in Path(f"/proc/{worker_pid}/task").iterdir():
+        children += [int(pid) for pid in (task / "children").read_text().split()]
+    assert len(children) == 1, children
+    return children[0]
+
+
+def test_kill_9_of_the_training_process_alone_requeues_the_run_and_the_worker_goes_on(start_worker, store):
+    worker = start_worker(**FAST_WORKER)
+    run_id = submit(*SLOW_JOB)["id"]
+    wait_for(lambda: store.get(run_id).epoch >= 2, what="epoch 3 to start")
+    os.kill(training_process(worker.proc.pid), signal.SIGKILL)  # the OOM killer, a GPU crash
+    status = finished(store, run_id)
+    assert status["attempts"] == 2
+    assert_resumed_cleanly(store, status, epochs=8)
+    assert any("training process was killed by SIGKILL" in e.message for e in store.events(run_id))
+    assert worker.proc.poll() is None  # the worker stayed up...
+    after = submit("linear-ae", "--epochs", "1")  # ...and takes the next job
+    assert finished(store, after["id"], timeout=120)["status"] == "succeeded"
+    assert store.get(after["id"]).worker.endswith(f":{worker.proc.pid}")
+    log = Path(store.artifact_root, run_id, "run.log").read_text()
+    assert log.count("==== attempt ") == 2 and "was killed by SIGKILL" in log

@@ -6,8 +6,10 @@ and the task imports the model code only when it trains."""
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Optional
 
 from celery import Celery, signals
+from celery.worker.control import inspect_command
 
 from latentq.settings import BROKER_TIMEOUT_SECONDS, Settings, load_settings
 
@@ -33,7 +35,9 @@ def make_app(settings: Settings, sending: bool = False) -> Celery:
             "sep": ":",
         },
         worker_hijack_root_logger=False,
-        worker_send_task_events=False,
+        # Events: Flower and `celery events` see every task (received, started, failed...).
+        worker_send_task_events=True,
+        task_send_sent_event=True,
     )
     if sending:  # a wrong TLS setting (rediss:// against a plain Redis) must not hang a submit
         app.conf.broker_transport_options.update(socket_timeout=BROKER_TIMEOUT_SECONDS,
@@ -59,13 +63,15 @@ def redis_priority(priority: int) -> int:
     return 9 - priority
 
 
-def enqueue(run_id: str, queue: str, priority: int) -> None:
-    """Send one message for a run. Raise Unavailable when the broker cannot take it."""
+def enqueue(run_id: str, queue: str, priority: int, recipe: Optional[str] = None) -> None:
+    """Send one message for a run. Raise Unavailable when the broker cannot take it.
+
+    Keyword arguments, so Flower and the worker's log show the run id and its recipe."""
     from latentq.errors import Unavailable
     from latentq.settings import mask_url
 
     try:
-        producer_app().send_task("latentq.run_job", args=[run_id], queue=queue,
+        producer_app().send_task("latentq.run_job", kwargs={"run_id": run_id, "recipe": recipe}, queue=queue,
                                  priority=redis_priority(priority), retry=False)
     except Exception as exc:  # kombu's connection errors vary by transport
         raise Unavailable(f"cannot reach the broker {mask_url(load_settings().broker_url)}: {exc}") from None
@@ -89,8 +95,19 @@ def ping_broker(timeout: float = 3.0) -> None:
 def _on_shutdown(**_kwargs) -> None:
     """Warm shutdown (SIGTERM): the running job checkpoints and goes back to the queue."""
     from latentq.worker.context import PROCESS_SHUTDOWN
+    from latentq.worker.process import STATE
 
     PROCESS_SHUTDOWN.set()
+    STATE.forward_shutdown()
+
+
+@inspect_command()
+def latentq_info(state, **_kwargs) -> dict:
+    """`celery inspect latentq_info`: GPU, jobs done, up since and the runs training now."""
+    from latentq.worker.process import STATE
+
+    queues = [q.name for q in state.consumer.task_consumer.queues] if state.consumer.task_consumer else []
+    return {**STATE.info(), "queues": queues}
 
 
 @signals.worker_ready.connect

@@ -46,6 +46,15 @@ def execute_run(
     on_release(run_id) sends the message of a run that a warm shutdown hands back to the queue
     (the Celery task's); without it latentq.worker.requeue sends it through the broker."""
     settings = settings or load_settings()
+    owner = claim_run(run_id, settings, task_id)
+    if owner is None:
+        return open_store(settings).status(run_id)
+    return execute_claimed(run_id, owner, settings, signals, on_release)
+
+
+def claim_run(run_id: str, settings: Settings, task_id: Optional[str] = None) -> Optional[str]:
+    """queued -> running for this process: the owner token, or None when the run is owned
+    elsewhere or finished (the delivery is dropped and an event says so). TensorFlow-free."""
     store = open_store(settings)
     store.get(run_id)  # NotFound for an unknown id
     owner = f"{worker_name()}:{uuid.uuid4().hex[:8]}"
@@ -55,13 +64,18 @@ def execute_run(
             f" (owned by {run.worker})" if run.status is RunStatus.RUNNING else "")
         log.info("run %s: %s", run_id, note)
         store.add_event(run_id, "info", note)
-        return store.status(run_id)
-
+        return None
     missing = missing_checkpoint(store.get(run_id), settings.artifact_root)
     if missing:  # never restart from epoch 0 what another artifact root has checkpointed
         _refuse(store, run_id, owner, missing, foreground=task_id is None)
-        return store.status(run_id)
+        return None
+    return owner
 
+
+def execute_claimed(run_id: str, owner: str, settings: Settings, signals: Optional[Signals] = None,
+                    on_release: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
+    """Train a run this process (or its parent, for it) has claimed as `owner`, then finish it."""
+    store = open_store(settings)
     signals = signals or Signals()
     heartbeat = Heartbeat(store, run_id, owner, signals, settings.heartbeat_seconds)
     heartbeat.start()

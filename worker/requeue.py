@@ -32,7 +32,7 @@ def broker_sender(store: Store) -> Sender:
         from latentq.worker.app import enqueue
 
         run = store.get(run_id)
-        enqueue(run_id, run.queue, int(json.loads(run.spec).get("priority", 5)))
+        enqueue(run_id, run.queue, int(json.loads(run.spec).get("priority", 5)), recipe=run.recipe)
 
     return send
 

@@ -1,0 +1,52 @@
+"""`latentq logs ID [--follow]`: what a run's training processes printed (runs/<id>/run.log)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+FINISHED = ("succeeded", "failed", "cancelled")
+
+
+@click.command()
+@click.argument("run_id")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends.")
+def logs(run_id: str, follow: bool) -> None:
+    """Print a run's own log: its output, warnings, a failure's traceback, one header per attempt."""
+    from latentq.cli import main
+    from latentq.errors import StateError
+    from latentq.worker.process import run_log_path
+
+    settings = main._settings()
+    store = main._store(settings)
+    run = store.get(run_id)  # NotFound for an unknown id
+    path = run_log_path(settings, run_id)
+    if not follow:
+        if not path.exists():
+            raise StateError(_no_log(run_id, run.status))
+        sys.stdout.buffer.write(path.read_bytes())
+        return
+    offset = 0
+    while True:
+        status = store.get(run_id).status  # read before the file: its last lines are then in it
+        if path.exists():
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                chunk = fh.read()
+            offset += len(chunk)
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+        if status in FINISHED:
+            if not path.exists():
+                raise StateError(_no_log(run_id, status))
+            return
+        time.sleep(0.5)
+
+
+def _no_log(run_id: str, status: str) -> str:
+    if status == "queued":
+        return f"run {run_id} has no log yet: it is queued (`latentq logs {run_id} --follow` waits for it)"
+    return (f"run {run_id} ({status}) has no log: it ran in the foreground (`latentq run`), "
+            "where its output went to that terminal")

@@ -1,0 +1,63 @@
+"""Who is working: live workers (Celery remote control), what they train (the run store), and
+how many messages wait in each queue (Redis). TensorFlow-free; used by `workers`, `submit`,
+`doctor`."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from latentq.settings import Settings
+
+
+def live_workers(timeout: float = 1.0) -> list[dict[str, Any]]:
+    """Every worker that answers `latentq_info` within `timeout` seconds, sorted by name."""
+    from latentq.worker.app import producer_app
+
+    replies = producer_app().control.broadcast("latentq_info", reply=True, timeout=timeout) or []
+    workers = []
+    for reply in replies:
+        for name, info in reply.items():
+            if not isinstance(info, dict) or "jobs_done" not in info:
+                continue  # a worker of another app on the same broker
+            workers.append({"name": name, "host": name.split("@", 1)[-1], **info})
+    return sorted(workers, key=lambda w: w["name"])
+
+
+def consumers(workers: list[dict[str, Any]], queue: str) -> list[str]:
+    return [w["name"] for w in workers if queue in w.get("queues", [])]
+
+
+def queue_depths(settings: Settings, queues: set[str]) -> dict[str, int]:
+    """Messages waiting per queue (kombu's Redis transport: one list per priority step)."""
+    import redis
+
+    client = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=3)
+    depths = {}
+    for queue in sorted(queues):
+        keys = [queue] + [f"{queue}:{step}" for step in range(1, 10)]
+        depths[queue] = sum(client.llen(k) for k in keys)
+    return depths
+
+
+def with_runs(workers: list[dict[str, Any]], store) -> list[dict[str, Any]]:
+    """Add each worker's current run (recipe, epoch) from the run store."""
+    for worker in workers:
+        runs = []
+        for entry in worker.get("runs", []):
+            run: Optional[Any]
+            try:
+                run = store.get(entry["id"])
+            except Exception:
+                run = None
+            runs.append({**entry, "recipe": run.recipe if run else None, "epoch": run.epoch if run else None,
+                         "epochs": run.epochs if run else None, "status": run.status if run else None})
+        worker["runs"] = runs
+    return workers
+
+
+def snapshot(settings: Settings, store, timeout: float = 1.0) -> dict[str, Any]:
+    """The picture `latentq workers` prints: workers, their runs, queue depths."""
+    workers = with_runs(live_workers(timeout), store)
+    queues = {"latentq"} | {q for w in workers for q in w.get("queues", [])}
+    queues |= {r.queue for r in store.list_runs(limit=10_000, status="queued")}
+    return {"workers": workers, "queues": queue_depths(settings, queues)}

@@ -1,0 +1,127 @@
+"""The training process, seen from the worker: start it, feed its output to the run's log,
+pass a warm shutdown on to it, and put its run back in the queue when it dies.
+
+A fresh process per job keeps the worker's own process small and TensorFlow-free (it answers
+Celery's remote control and heartbeats while a job trains) and gives back all the memory a job
+used when the job ends. The worker side never imports TensorFlow; the child does."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from latentq.db.schema import RunStatus
+from latentq.files import inside
+from latentq.settings import Settings
+from latentq.worker.requeue import requeue
+
+log = logging.getLogger("latentq.worker")
+
+LOG_NAME = "run.log"
+
+
+def run_log_path(settings: Settings, run_id: str) -> Path:
+    """The run's own log (what its training processes printed): runs/<id>/run.log."""
+    return inside(settings.artifact_root, run_id) / LOG_NAME
+
+
+class WorkerState:
+    """What this worker process is doing, for `latentq workers` (through a Celery inspect command)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.started_at = time.time()
+        self.jobs_done = 0
+        self.children: dict[str, subprocess.Popen] = {}  # run id -> its training process
+
+    def info(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "pid": os.getpid(),
+                "gpu": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                "started_at": datetime.fromtimestamp(self.started_at, timezone.utc).isoformat(timespec="seconds"),
+                "jobs_done": self.jobs_done,
+                "runs": [{"id": run_id, "pid": proc.pid} for run_id, proc in self.children.items()],
+            }
+
+    def forward_shutdown(self) -> None:
+        """Warm shutdown: every training process checkpoints and hands its run back."""
+        with self.lock:
+            for proc in self.children.values():
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+
+
+STATE = WorkerState()
+
+
+def _stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def train_in_child(run_id: str, owner: str, settings: Settings) -> dict[str, Any]:
+    """Train a run claimed by `owner` in a new process; wait for it; return the run's status."""
+    from latentq.worker.context import PROCESS_SHUTDOWN, Signals
+    from latentq.worker.job import open_store, worker_name
+    from latentq.worker.lease import Heartbeat
+
+    store = open_store(settings)
+    run = store.get(run_id)
+    path = run_log_path(settings, run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+    with open(path, "ab") as out:
+        out.write(f"==== attempt {run.attempts} of run {run_id} ({run.recipe}) on worker {worker_name()} "
+                  f"at {_stamp()} ====\n".encode())
+        out.flush()
+        proc = subprocess.Popen([sys.executable, "-m", "latentq.worker.trainer", run_id, owner],
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env)
+    store.add_artifact(run_id, "log", LOG_NAME)
+    with STATE.lock:
+        STATE.children[run_id] = proc
+    if PROCESS_SHUTDOWN.is_set():  # the shutdown came while it was starting
+        proc.send_signal(signal.SIGTERM)
+    log.info("run %s (%s): training in process %d, log %s", run_id, run.recipe, proc.pid, path)
+    # The worker renews the lease too: the child needs seconds to start (imports) before its own
+    # heartbeat (which also reads cancel requests) runs, and may hold its GIL for long stretches.
+    heartbeat = Heartbeat(store, run_id, owner, Signals(), settings.heartbeat_seconds)
+    heartbeat.start()
+    try:
+        code = proc.wait()
+    finally:
+        heartbeat.stop()
+        with STATE.lock:
+            STATE.children.pop(run_id, None)
+            STATE.jobs_done += 1
+    if code != 0:
+        _after_death(store, run_id, owner, code, path, settings)
+    return store.status(run_id)
+
+
+def _after_death(store, run_id: str, owner: str, code: int, path: Path, settings: Settings) -> None:
+    """The training process died before finishing its run: re-queue it (it resumes from its
+    checkpoint) when a signal killed it (OOM killer, a GPU crash), fail it when it crashed."""
+    how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+    with open(path, "ab") as out:
+        out.write(f"==== training process {how} at {_stamp()} ====\n".encode())
+    run = store.get(run_id)
+    if run.status != RunStatus.RUNNING.value or run.owner != owner:
+        return  # it finished or handed back its run before dying
+    if code < 0 and run.attempts < run.max_attempts:
+        reason = (f"training process {how} (out of memory? a GPU fault?): re-queued, "
+                  f"resumes from its checkpoint (attempt {run.attempts} of {run.max_attempts})")
+        log.warning("run %s: %s", run_id, reason)
+        requeue(store, run_id, lambda: store.release(run_id, owner), reason)
+        return
+    reason = f"training process {how} on attempt {run.attempts} of {run.max_attempts}: see `latentq logs {run_id}`"
+    log.error("run %s: %s", run_id, reason)
+    store.add_event(run_id, "error", reason)
+    store.finish(run_id, owner, RunStatus.FAILED, reason)
