@@ -178,6 +178,7 @@ class GANLoss:
         fake_scores = critic(fake)
         stats = dict(PHASES[self.loss][0](real_scores, fake_scores))
         stats["real_score"], stats["fake_score"] = _mean(real_scores), _mean(fake_scores)
+        stats["real_scores"], stats["fake_scores"] = real_scores, fake_scores  # per image, for accuracies
         total = stats["d_loss"]
         if self.loss == "wgan-gp" and self.gp_lambda > 0:
             stats["gp"] = gradient_penalty(critic, real, fake, seed=seed)
@@ -198,6 +199,19 @@ class GANLoss:
             raise ValueError(f"lazy R1 (r1_every={self.r1_every}) needs the step counter. Received: step=None")
         due = ops.equal(ops.mod(ops.cast(step, "int64"), self.r1_every), 0)
         return ops.cond(due, lambda: r1_penalty(critic, real)[0], lambda: ops.zeros((), "float32"))
+
+    def without_penalties(self) -> "GANLoss":
+        """The same loss with no regulariser (held-out scoring: no input gradients needed)."""
+        return GANLoss(loss=self.loss, gp_lambda=0.0, r1_gamma=0.0, r1_every=self.r1_every, drift=0.0)
+
+    def logged(self) -> tuple[str, ...]:
+        """The regulariser / estimate statistics worth a curve for this loss."""
+        names = []
+        if self.loss == "wgan-gp":
+            names += ["wasserstein"] + (["gp"] if self.gp_lambda > 0 else [])
+        if self.r1_gamma > 0:
+            names.append("r1")
+        return tuple(names)
 
     def generator(self, critic: Critic, fake) -> dict:
         """Statistics of phase 2 ("g_loss" to minimise)."""

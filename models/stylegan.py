@@ -31,7 +31,8 @@ from latentq.models.style_layers import AdaIN, ConstantInput, EqualizedConv2D, E
     PixelNorm
 from latentq.models.gan_recipes import train_adversarial
 from latentq.models.canvas import Frame, stage_filters, stage_resolutions
-from latentq.models.gan import GAN
+from latentq.models.gan import GAN, ema_options
+from latentq.models.style_sampling import WAverage, truncated_styles
 from latentq.models.progan_blocks import LEAK, discriminator_base, discriminator_block, from_rgb
 from latentq.models.samples import fixed_noise
 from latentq.recipes import gans as recipes
@@ -74,7 +75,7 @@ def build_synthesis(frame: Frame, w_dim: int, filters: int, seed: Optional[int] 
     return keras.Model(styles, frame.to_images(rgb), name="synthesis")
 
 
-def build_discriminator(frame: Frame, filters: int) -> keras.Model:
+def build_discriminator(frame: Frame, filters: int, logits: bool = False) -> keras.Model:
     """ProGAN's discriminator at the full resolution: from-RGB, blocks down to 4x4, the base."""
     resolutions = stage_resolutions(4, frame.size)
     f = [stage_filters(filters, r) for r in resolutions]
@@ -82,7 +83,7 @@ def build_discriminator(frame: Frame, filters: int) -> keras.Model:
     h = from_rgb(frame.size, frame.channels, f[-1])(frame.to_canvas(images))
     for i in range(len(resolutions) - 1, 0, -1):
         h = discriminator_block(resolutions[i], f[i], f[i - 1])(h)
-    return keras.Model(images, discriminator_base(4, f[0])(h), name="discriminator")
+    return keras.Model(images, discriminator_base(4, f[0], logits)(h), name="discriminator")
 
 
 def build_generator(mapping: keras.Model, synthesis: keras.Model) -> keras.Model:
@@ -107,6 +108,7 @@ class StyleGAN(GAN):
     def __init__(self, generator: keras.Model, discriminator: keras.Model, codings: int,
                  mixing_prob: float = 0.9, seed: Optional[int] = None, **kwargs):
         super().__init__(generator, discriminator, codings, seed=seed, **kwargs)
+        self.w_average = WAverage(int(self.mapping.output_shape[-1]), name="w_average")
         names = {layer.name for layer in generator.layers}
         if not {"mapping", "synthesis"} <= names:
             raise ValueError("the generator must hold sub-models named 'mapping' and 'synthesis'. "
@@ -131,16 +133,21 @@ class StyleGAN(GAN):
         return {**super().get_config(), "mixing_prob": self.mixing_prob}
 
     def generate(self, codings, training=False):
-        if not training or self.mixing_prob <= 0:
+        if not training:
             return self.generator(codings, training=training)
         return self.synthesis(self.mixed_styles(codings, training=True), training=True)
 
     def mixed_styles(self, codings, training=False) -> list:
         """One w per synthesis layer: w(codings) everywhere, except for a `mixing_prob` share of
-        the samples, whose layers from a random crossover (1 .. L-1) on take w of fresh codings."""
+        the samples, whose layers from a random crossover (1 .. L-1) on take w of fresh codings.
+        In training, the running average of w (truncation's centre) moves towards w(codings)."""
         n = ops.shape(codings)[0]
         count = self.num_styles
         w1 = self.mapping(codings, training=training)
+        if training:
+            self.w_average.update(ops.stop_gradient(w1))
+        if self.mixing_prob <= 0:
+            return [w1] * count
         w2 = self.mapping(self.noise(n), training=training)
         mixing = keras.random.uniform((n,), seed=self.seed_generator) < self.mixing_prob
         crossover = 1 + ops.cast(ops.floor(keras.random.uniform((n,), seed=self.seed_generator) * (count - 1)),
@@ -175,7 +182,9 @@ def style_mixing_grid(model: StyleGAN, a: np.ndarray, b: np.ndarray, crossover: 
 def save_style_mixing(ctx, model: StyleGAN) -> None:
     a = fixed_noise(ctx.spec.seed, MIXING_ROWS, model.codings, stream=2)
     b = fixed_noise(ctx.spec.seed, MIXING_COLS, model.codings, stream=3)
-    ctx.save_grid("style_mixing", "images/style_mixing.png", style_mixing_grid(model, a, b), cols=MIXING_COLS + 1)
+    with model.sampling_weights():
+        grid = style_mixing_grid(model, a, b)
+    ctx.save_grid("style_mixing", "images/style_mixing.png", grid, cols=MIXING_COLS + 1)
 
 
 # ---- the recipe ----------------------------------------------------------------------------------
@@ -186,8 +195,8 @@ def build_stylegan(params: recipes.StyleGANParams, shape: tuple[int, ...], seed:
     generator = build_generator(
         build_mapping(params.codings, params.w_dim, params.mapping_layers, params.mapping_lr_multiplier),
         build_synthesis(frame, params.w_dim, params.filters, seed))
-    return StyleGAN(generator, build_discriminator(frame, params.filters), params.codings,
-                    mixing_prob=params.mixing_prob, seed=seed, name="stylegan")
+    return StyleGAN(generator, build_discriminator(frame, params.filters, logits=params.loss != "bce"),
+                    params.codings, mixing_prob=params.mixing_prob, seed=seed, name="stylegan", **ema_options(params))
 
 
 @recipes.STYLEGAN.trainer
