@@ -2,7 +2,9 @@
 
 - `GAN`: a keras.Model holding generator, discriminator and codings size, whose `train_step`
   runs both phases of the notes' loop: discriminator on real + fake, then generator against
-  all-"real" labels, each gradient tape updating one sub-model's weights. Subclasses change
+  all-"real" labels, each gradient tape updating one sub-model's weights, by the run's loss
+  and regularisers (`compile(gan_loss=...)`, latentq.models.gan_losses), and then moves the
+  generator EMA (`ema=` half-life in images; `sampling_weights()` swaps it in for sampling). Subclasses change
   what the networks are by overriding `generate` / `discriminate`, or a phase by overriding
   `discriminator_step` / `generator_step`.
 - `compile_gan(model, params)`: its two optimizers from a recipe's parameters.
@@ -31,10 +33,12 @@ RECALIBRATION_SAMPLES = 1000  # codings that re-measure an averaged generator's 
 
 @keras.saving.register_keras_serializable(package="latentq")
 class GAN(keras.Model):
-    """Generator + discriminator trained adversarially, with an optional experience-replay buffer.
+    """Generator + discriminator trained adversarially, with an optional experience-replay buffer
+    and an optional generator EMA (`ema`: half-life in images, 0 = none; `ema_rampup`).
 
-    The discriminator outputs the probability that its input is real (sigmoid); the loss is
-    binary cross-entropy on those probabilities, real = 1 and fake = 0. Logged per epoch:
+    The discriminator outputs a score: the probability that its input is real (sigmoid) for the
+    default loss, binary cross-entropy on those probabilities, real = 1 and fake = 0; a logit for
+    the other losses (GANLoss; accuracies then compare scores with 0). Logged per epoch:
     d_loss (phase 1: mean BCE over the real and the fake half, the notes' concatenated batch),
     g_loss (phase 2), d_real_accuracy / d_fake_accuracy (share of the phase-1 real / fake
     images the discriminator got right), and `loss` = d_loss. Evaluating on held-out real

@@ -29,6 +29,13 @@ What a job writes (artifact kinds in brackets):
   `images/interpolation_grid.png` (those codings resized to 5x7, bilinear, as in the notes) and
   `images/interpolation_line.png` (two held-out images, encoded, and 9 codings on the straight
   line between them, decoded) [interpolation];
+- StyleGAN parents: `--truncation PSI` samples from w_avg + PSI (w - w_avg) (the model's tracked
+  average w; 0 = the average image); `--interpolate` draws `images/interpolation_w.png`
+  [interpolation], 5 straight lines in w space; `--style-mix [--crossover L]` draws
+  `images/style_mixing.png` [style_mixing] (models.stylegan.style_mixing_grid);
+- `--fid`: an Inception-v3 FID of the scored samples against the held-out images, or one event
+  line where its weights cannot be had (latentq.models.fid);
+- a GAN that kept a generator EMA is sampled with the averaged weights;
 - `--reconstruct`: `images/reconstructions.png` [reconstructions], rows of held-out images
   over their reconstructions, and `val_mse` over the whole held-out split; a parent that cannot
   sample has its quality numbers computed on reconstructions instead.

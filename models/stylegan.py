@@ -9,14 +9,19 @@
   and writes images of the dataset's shape in [0, 1] (tanh, mapped and cropped back).
 - "generator" = synthesis([mapping(z)] * L): (n, codings) -> images, latentq's contract, so
   `latentq generate` and the monitors use it unchanged.
-- Discriminator: ProGAN's, at the full resolution ("the discriminator and the loss were not
-  modified"): equalized convs, minibatch standard deviation, sigmoid; latentq's BCE loss.
+- Discriminator: ProGAN's, at the full resolution: equalized convs, minibatch standard
+  deviation, a linear head for the default non-saturating logistic loss with lazy R1 (the
+  StyleGAN papers' choice; a sigmoid with loss=bce).
 - Style mixing regularisation: in training, a `mixing_prob` share of the fakes (both phases)
   come from two codings z1, z2: the layers before a random crossover take w1, the rest w2.
 
 After training, images/style_mixing.png (kind style_mixing): rows are source A codings,
 columns source B codings, each cell the coarse styles (the lower half of the layers: 4x4 and
-8x8 at 32x32) of B with the fine styles of A; the first row shows B, the first column A.
+8x8 at 32x32) of its row's A with the fine styles of its column's B; the first row shows B, the
+first column A. `latentq generate ID --style-mix [--crossover L]` draws the same grid.
+
+Training keeps a running average of w (`w_average`, latentq.models.style_sampling), the centre
+of the truncation trick (`latentq generate ID --truncation PSI`).
 """
 
 from __future__ import annotations
@@ -108,7 +113,6 @@ class StyleGAN(GAN):
     def __init__(self, generator: keras.Model, discriminator: keras.Model, codings: int,
                  mixing_prob: float = 0.9, seed: Optional[int] = None, **kwargs):
         super().__init__(generator, discriminator, codings, seed=seed, **kwargs)
-        self.w_average = WAverage(int(self.mapping.output_shape[-1]), name="w_average")
         names = {layer.name for layer in generator.layers}
         if not {"mapping", "synthesis"} <= names:
             raise ValueError("the generator must hold sub-models named 'mapping' and 'synthesis'. "
@@ -116,6 +120,7 @@ class StyleGAN(GAN):
         if isinstance(mixing_prob, bool) or not isinstance(mixing_prob, (int, float)) or not 0 <= mixing_prob <= 1:
             raise ValueError(f"`mixing_prob` must be a number in [0, 1]. Received: mixing_prob={mixing_prob!r}")
         self.mixing_prob = float(mixing_prob)
+        self.w_average = WAverage(int(self.mapping.output_shape[-1]), name="w_average")
 
     @property
     def mapping(self) -> keras.Model:
@@ -161,7 +166,8 @@ class StyleGAN(GAN):
 
 def style_mixing_grid(model: StyleGAN, a: np.ndarray, b: np.ndarray, crossover: Optional[int] = None) -> np.ndarray:
     """(len(a) + 1) x (len(b) + 1) images, row by row: a blank, then the B sources; each next row
-    an A source, then B's coarse styles (layers < crossover, default half) with A's fine ones."""
+    an A source, then A's coarse styles (layers < crossover, default half) with each B's fine
+    ones: a row shares its coarse shape, a column its fine detail (the paper's figure 3)."""
     generator = model.get_layer("generator")
     mapping, synthesis = generator.get_layer("mapping"), generator.get_layer("synthesis")
     count = len(synthesis.inputs)
@@ -173,8 +179,8 @@ def style_mixing_grid(model: StyleGAN, a: np.ndarray, b: np.ndarray, crossover: 
     wa, wb = mapping(a, training=False), mapping(b, training=False)
     rows = [np.concatenate([np.ones((1, *model.image_shape), "float32"), images([wb] * count)])]
     for i in range(len(a)):
-        fine = ops.repeat(wa[i:i + 1], len(b), axis=0)
-        cells = images([wb] * crossover + [fine] * (count - crossover))
+        coarse = ops.repeat(wa[i:i + 1], len(b), axis=0)
+        cells = images([coarse] * crossover + [wb] * (count - crossover))
         rows.append(np.concatenate([images([wa[i:i + 1]] * count), cells]))
     return np.concatenate(rows)
 
