@@ -118,8 +118,8 @@ class GAN(keras.Model):
     def compile(self, d_optimizer="rmsprop", g_optimizer="rmsprop", loss=None, steps_per_execution=1,
                 jit_compile="auto", gan_loss=None, **kwargs):
         """Two optimizers, one per network, and the adversarial loss: `gan_loss` a GANLoss or its
-        fields as a dict (default: BCE on probabilities). `loss`: a keras loss replacing BCE
-        (loss="bce" only; kept for older checkpoints)."""
+        fields as a dict (default: BCE on probabilities). `loss`: a keras loss, kept in the
+        config so older checkpoints load; the phases use `gan_loss`."""
         super().compile(optimizer=None, steps_per_execution=steps_per_execution, jit_compile=jit_compile, **kwargs)
         self._requested_jit_compile = jit_compile  # "auto" stays "auto" in a checkpoint moved to another machine
         self.d_optimizer = keras.optimizers.get(d_optimizer)
