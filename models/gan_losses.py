@@ -228,11 +228,15 @@ def make_loss(loss: str = "bce", gp_lambda: float = 10.0, r1_gamma: float = 0.0,
 
 
 def default_for(recipe: str) -> Optional[dict]:
-    """Starting points per recipe (the papers' settings; only EMA has been measured so far, so
-    the GAN and DCGAN keep today's bce until a bench shows a logit loss does better)."""
-    return {
-        "gan": {"loss": "bce"},
-        "dcgan": {"loss": "bce"},
-        "progan": {"loss": "wgan-gp", "gp_lambda": 10.0, "drift": 0.001},
-        "stylegan": {"loss": "nonsaturating", "r1_gamma": 1.0, "r1_every": 4},
-    }.get(recipe)
+    """A GAN recipe's default loss settings, read from its parameters (core/recipes/gans.py, where
+    they were chosen from bench/generator_quality.py's measurements); None for other recipes."""
+    from latentq.errors import UserError
+    from latentq.recipes import get_recipe
+
+    try:
+        params = get_recipe(recipe).params()
+    except UserError:  # an unknown recipe
+        return None
+    if not hasattr(params, "loss"):
+        return None
+    return {name: getattr(params, name) for name in ("loss", "gp_lambda", "r1_gamma", "r1_every", "drift")}
