@@ -30,6 +30,7 @@ VARIANTS = {
     "dcgan-raw": ("dcgan", {**GAN, "ema": "0"}),
     "dcgan-ema": ("dcgan", {**GAN}),  # the default: EMA, half-life 10k images, ramp-up 0.05
     "progan": ("progan", {**GAN}),
+    "progan-wgan-gp": ("progan", {**GAN, "loss": "wgan-gp", "drift": "0.001", "r1_gamma": "0"}),  # the paper's
     "stylegan": ("stylegan", {**GAN}),
     "vae": ("vae", {}),
 }
