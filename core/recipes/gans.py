@@ -159,6 +159,10 @@ class StyleGANParams(EqualizedGANParams):
                                                     "wgan-gp, hinge (on logits)")
     r1_gamma: float = Field(1.0, ge=0, le=1000, description="R1 penalty weight on real images (0: off)")
     r1_every: int = Field(4, ge=1, le=1000, description="lazy R1: apply it every K discriminator steps, scaled by K")
+    # Measured (mnist-5k, 5 epochs, seed 0): EMA 10k fcd 38.1 / recall 0.25 vs raw 37.4 / 0.37: off.
+    ema: float = Field(0.0, ge=0, le=10_000_000,
+                       description="generator EMA for samples, metrics and the saved generator: a half-life in "
+                                   "images (>= 1), or a per-step decay (< 1); 0: off")
     w_dim: int = Field(64, ge=1, le=4096, description="size of the style vector w (the mapping network's width)")
     mapping_layers: int = Field(8, ge=1, le=16, description="dense layers of the mapping network z -> w")
     mapping_lr_multiplier: float = Field(0.01, gt=0, le=1,
