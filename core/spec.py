@@ -21,6 +21,10 @@ class GenerateOptions(BaseModel):
     n: int = Field(16, ge=1, le=1024)
     interpolate: bool = False
     reconstruct: bool = False
+    truncation: Optional[float] = Field(None, ge=0, le=1.5)  # StyleGAN: psi of the truncation trick
+    style_mix: bool = False  # StyleGAN: the style-mixing grid
+    crossover: Optional[int] = Field(None, ge=1, le=64)  # first layer taking the fine styles (default: half)
+    fid: bool = False  # also an Inception-v3 FID (where the weights exist)
 
 
 class JobSpec(BaseModel):
@@ -115,14 +119,18 @@ def validate_spec_dict(data: dict[str, Any]) -> JobSpec:
 
 # ---- generation jobs: what they ask of their parent run -------------------------------------
 
-_FLAGS = {"sample": "--n", "interpolate": "--interpolate", "reconstruct": "--reconstruct"}
+_FLAGS = {"sample": "--n", "interpolate": "--interpolate", "reconstruct": "--reconstruct",
+          "style_mix": "--style-mix", "truncation": "--truncation"}
 
 
 def generate_requests(options: GenerateOptions) -> list[str]:
     """The capabilities a generation job needs: interpolate / reconstruct when asked, else sample."""
-    asked = [name for name, flag in (("interpolate", options.interpolate), ("reconstruct", options.reconstruct))
-             if flag]
-    return asked or ["sample"]
+    asked = [name for name, flag in (("interpolate", options.interpolate), ("reconstruct", options.reconstruct),
+                                     ("style_mix", options.style_mix)) if flag]
+    asked = asked or ["sample"]
+    if options.truncation is not None:
+        asked.append("truncation")
+    return asked
 
 
 def check_generate_parent(store, parent_id: str, options: GenerateOptions) -> JobSpec:

@@ -19,7 +19,9 @@ thousand samples, not 50 000.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import sys
 from pathlib import Path
 from typing import Optional, Union
 
@@ -45,8 +47,10 @@ def weights_file(cache_dir: Union[str, Path]) -> Path:
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)  # a firewalled machine fails in seconds, not minutes
     try:
-        return Path(keras.utils.get_file(Path(WEIGHTS_URL).name, WEIGHTS_URL, file_hash=WEIGHTS_HASH,
-                                         cache_dir=str(folder), cache_subdir="."))
+        # keras prints "Downloading data from ..." on stdout: keep stdout for `--json` answers
+        with contextlib.redirect_stdout(sys.stderr):
+            return Path(keras.utils.get_file(Path(WEIGHTS_URL).name, WEIGHTS_URL, file_hash=WEIGHTS_HASH,
+                                             cache_dir=str(folder), cache_subdir="."))
     finally:
         socket.setdefaulttimeout(previous)
 

@@ -2,7 +2,9 @@
 
 - `GAN`: a keras.Model holding generator, discriminator and codings size, whose `train_step`
   runs both phases of the notes' loop: discriminator on real + fake, then generator against
-  all-"real" labels, each gradient tape updating one sub-model's weights. Subclasses change
+  all-"real" labels, each gradient tape updating one sub-model's weights, by the run's loss
+  and regularisers (`compile(gan_loss=...)`, latentq.models.gan_losses), and then moves the
+  generator EMA (`ema=` half-life in images; `sampling_weights()` swaps it in for sampling). Subclasses change
   what the networks are by overriding `generate` / `discriminate`, or a phase by overriding
   `discriminator_step` / `generator_step`.
 - `compile_gan(model, params)`: its two optimizers from a recipe's parameters.
@@ -13,21 +15,30 @@ mode-collapse monitors (gan_monitors), the training every GAN recipe shares (gan
 
 from __future__ import annotations
 
-from typing import Optional
+import contextlib
+import dataclasses
+from typing import Iterator, Optional
 
 import keras
+import numpy as np
 from keras import ops
 
 from latentq.models import training
+from latentq.models.ema import WeightAverage, recalibrate_batch_norm
 from latentq.models.gan_layers import ReplayBuffer
+from latentq.models.gan_losses import GANLoss
+
+RECALIBRATION_SAMPLES = 1000  # codings that re-measure an averaged generator's batch-norm statistics
 
 
 @keras.saving.register_keras_serializable(package="latentq")
 class GAN(keras.Model):
-    """Generator + discriminator trained adversarially, with an optional experience-replay buffer.
+    """Generator + discriminator trained adversarially, with an optional experience-replay buffer
+    and an optional generator EMA (`ema`: half-life in images, 0 = none; `ema_rampup`).
 
-    The discriminator outputs the probability that its input is real (sigmoid); the loss is
-    binary cross-entropy on those probabilities, real = 1 and fake = 0. Logged per epoch:
+    The discriminator outputs a score: the probability that its input is real (sigmoid) for the
+    default loss, binary cross-entropy on those probabilities, real = 1 and fake = 0; a logit for
+    the other losses (GANLoss; accuracies then compare scores with 0). Logged per epoch:
     d_loss (phase 1: mean BCE over the real and the fake half, the notes' concatenated batch),
     g_loss (phase 2), d_real_accuracy / d_fake_accuracy (share of the phase-1 real / fake
     images the discriminator got right), and `loss` = d_loss. Evaluating on held-out real
@@ -36,7 +47,8 @@ class GAN(keras.Model):
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, codings: int,
-                 replay_size: int = 0, replay_fraction: float = 0.5, seed: Optional[int] = None, **kwargs):
+                 replay_size: int = 0, replay_fraction: float = 0.5, seed: Optional[int] = None,
+                 ema: float = 0.0, ema_rampup: Optional[float] = 0.05, **kwargs):
         super().__init__(**kwargs)
         if isinstance(codings, bool) or not isinstance(codings, int) or codings < 1:
             raise ValueError(f"`codings` must be a positive integer. Received: codings={codings!r}")
@@ -64,7 +76,22 @@ class GAN(keras.Model):
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.d_real_tracker = keras.metrics.Mean(name="d_real_accuracy")
         self.d_fake_tracker = keras.metrics.Mean(name="d_fake_accuracy")
+        self.extra_trackers = {name: keras.metrics.Mean(name=name) for name in ("gp", "r1", "wasserstein")}
+        self.gan_loss = GANLoss()
+        self.ema_half_life = float(ema)
+        self.ema_rampup = ema_rampup
+        self.ema = self.make_ema()
         self.built = True
+
+    def make_ema(self) -> Optional[WeightAverage]:
+        """The generator's weight average (None when ema=0), initialised to its current weights."""
+        if self.ema_half_life <= 0:
+            return None
+        return WeightAverage(self.ema_half_life, self.ema_rampup, name="generator_ema").track(self.ema_source())
+
+    def ema_source(self):
+        """What the generator EMA averages (ProGAN: the blocks of every stage)."""
+        return self.generator
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -77,6 +104,8 @@ class GAN(keras.Model):
             "replay_size": self.replay_size,
             "replay_fraction": self.replay_fraction,
             "seed": self.seed,
+            "ema": self.ema_half_life,
+            "ema_rampup": self.ema_rampup,
         }
 
     @classmethod
@@ -87,8 +116,10 @@ class GAN(keras.Model):
         return cls(**config)
 
     def compile(self, d_optimizer="rmsprop", g_optimizer="rmsprop", loss=None, steps_per_execution=1,
-                jit_compile="auto", **kwargs):
-        """Two optimizers, one per network, and the adversarial loss (default: BCE on probabilities)."""
+                jit_compile="auto", gan_loss=None, **kwargs):
+        """Two optimizers, one per network, and the adversarial loss: `gan_loss` a GANLoss or its
+        fields as a dict (default: BCE on probabilities). `loss`: a keras loss, kept in the
+        config so older checkpoints load; the phases use `gan_loss`."""
         super().compile(optimizer=None, steps_per_execution=steps_per_execution, jit_compile=jit_compile, **kwargs)
         self._requested_jit_compile = jit_compile  # "auto" stays "auto" in a checkpoint moved to another machine
         self.d_optimizer = keras.optimizers.get(d_optimizer)
@@ -97,6 +128,9 @@ class GAN(keras.Model):
             raise ValueError("the generator and the discriminator need an optimizer each. "
                              "Received: the same optimizer object for both")
         self.loss_fn = keras.losses.get(loss) if loss is not None else keras.losses.BinaryCrossentropy()
+        if isinstance(gan_loss, dict):
+            gan_loss = GANLoss(**gan_loss)
+        self.gan_loss = gan_loss or GANLoss()
         # Build the slots now, so a checkpoint's optimizer state has somewhere to load into.
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
@@ -110,6 +144,7 @@ class GAN(keras.Model):
             "loss": keras.losses.serialize(self.loss_fn),
             "steps_per_execution": self.steps_per_execution,
             "jit_compile": self._requested_jit_compile,
+            "gan_loss": dataclasses.asdict(self.gan_loss),
         }
 
     def compile_from_config(self, config):
@@ -117,11 +152,12 @@ class GAN(keras.Model):
                      g_optimizer=keras.optimizers.deserialize(config["g_optimizer"]),
                      loss=keras.losses.deserialize(config["loss"]),
                      steps_per_execution=config.get("steps_per_execution", 1),
-                     jit_compile=config.get("jit_compile", "auto"))
+                     jit_compile=config.get("jit_compile", "auto"), gan_loss=config.get("gan_loss"))
 
     @property
     def metrics(self):
-        return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker, self.d_fake_tracker]
+        return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker, self.d_fake_tracker,
+                *self.extra_trackers.values()]
 
     # -- the networks (override these to change what plays) ------------------------------------
 
@@ -137,14 +173,21 @@ class GAN(keras.Model):
     def noise(self, n):
         return keras.random.normal((n, self.codings), seed=self.seed_generator)
 
-    def adversarial_loss(self, target: float, predictions):
-        return self.loss_fn(ops.full_like(predictions, target), predictions)
+    def critic(self, images):
+        """The discriminator's scores in training mode (what the losses and penalties differentiate)."""
+        return self.discriminate(images, training=True)
+
+    @property
+    def score_threshold(self) -> float:
+        """Scores above it say "real": 0.5 for probabilities (bce), 0 for logits."""
+        return 0.5 if self.gan_loss.on_probabilities else 0.0
 
     # -- the two phases (the gradient tapes: the one backend-tied place) -----------------------
 
     def discriminator_step(self, real):
         """Phase 1: fakes from fresh noise (partly from the replay buffer), then one update of the
-        discriminator on real (label 1) and fake (label 0). Returns (loss, p_real, p_fake)."""
+        discriminator by the run's loss and regularisers (latentq.models.gan_losses). Returns the
+        loss's statistics ("d_loss", "real_score", "fake_score", and "gp" / "r1" / "wasserstein")."""
         import tensorflow as tf
 
         fakes = ops.stop_gradient(self.generate(self.noise(ops.shape(real)[0]), training=True))
@@ -152,50 +195,55 @@ class GAN(keras.Model):
             fakes = self.replay(fakes, training=True)
         variables = self.discriminator.trainable_weights
         with tf.GradientTape() as tape:
-            p_real = self.discriminate(real, training=True)
-            p_fake = self.discriminate(fakes, training=True)
-            loss = 0.5 * (self.adversarial_loss(1.0, p_real) + self.adversarial_loss(0.0, p_fake))
+            stats = self.gan_loss.discriminator(self.critic, real, fakes, step=self.d_optimizer.iterations,
+                                                seed=self.seed_generator)
+            loss = stats["d_loss"]
             if self.discriminator.losses:
                 loss = loss + ops.sum(self.discriminator.losses)
         self.d_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return loss, p_real, p_fake
+        stats["d_loss"] = loss
+        return stats
 
     def generator_step(self, n):
-        """Phase 2: fresh fakes labelled all "real"; the gradients reach the generator's weights
-        only (the discriminator is read, never updated). Returns the loss."""
+        """Phase 2: fresh fakes scored by the discriminator; the gradients reach the generator's
+        weights only (the discriminator is read, never updated); then the generator EMA moves.
+        Returns the loss."""
         import tensorflow as tf
 
         variables = self.generator.trainable_weights
         with tf.GradientTape() as tape:
-            p_fake = self.discriminate(self.generate(self.noise(n), training=True), training=True)
-            loss = self.adversarial_loss(1.0, p_fake)
+            loss = self.gan_loss.generator(self.critic, self.generate(self.noise(n), training=True))["g_loss"]
             if self.generator.losses:
                 loss = loss + ops.sum(self.generator.losses)
         self.g_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        if self.ema is not None:
+            self.ema.update(self.ema_source(), n)
         return loss
 
     def train_step(self, data):
         real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         real = ops.cast(real, self.compute_dtype)
-        d_loss, p_real, p_fake = self.discriminator_step(real)
+        stats = self.discriminator_step(real)
         g_loss = self.generator_step(ops.shape(real)[0])
-        self._track(d_loss, p_real, p_fake, g_loss)
+        self._track(stats, g_loss)
         return self._logs(with_g=True)
 
     def test_step(self, data):
         real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         real = ops.cast(real, self.compute_dtype)
         fakes = self.generate(self.noise(ops.shape(real)[0]), training=False)
-        p_real = self.discriminate(real, training=False)
-        p_fake = self.discriminate(fakes, training=False)
-        d_loss = 0.5 * (self.adversarial_loss(1.0, p_real) + self.adversarial_loss(0.0, p_fake))
-        self._track(d_loss, p_real, p_fake, None)
+        critic = lambda images: self.discriminate(images, training=False)  # noqa: E731
+        scores = self.gan_loss.without_penalties().discriminator(critic, real, fakes)
+        self._track(scores, None)
         return self._logs(with_g=False)
 
-    def _track(self, d_loss, p_real, p_fake, g_loss) -> None:
-        self.d_loss_tracker.update_state(d_loss)
-        self.d_real_tracker.update_state(ops.cast(p_real > 0.5, "float32"))
-        self.d_fake_tracker.update_state(ops.cast(p_fake <= 0.5, "float32"))
+    def _track(self, stats: dict, g_loss) -> None:
+        self.d_loss_tracker.update_state(stats["d_loss"])
+        self.d_real_tracker.update_state(ops.cast(stats["real_scores"] > self.score_threshold, "float32"))
+        self.d_fake_tracker.update_state(ops.cast(stats["fake_scores"] <= self.score_threshold, "float32"))
+        for name, tracker in self.extra_trackers.items():
+            if name in stats:
+                tracker.update_state(stats[name])
         if g_loss is not None:
             self.g_loss_tracker.update_state(g_loss)
 
@@ -204,7 +252,30 @@ class GAN(keras.Model):
                 "d_fake_accuracy": self.d_fake_tracker.result()}
         if with_g:
             logs.update(d_loss=self.d_loss_tracker.result(), g_loss=self.g_loss_tracker.result())
+            logs.update({name: self.extra_trackers[name].result() for name in self.gan_loss.logged()})
         return logs
+
+    # -- sampling with the averaged generator --------------------------------------------------
+
+    @contextlib.contextmanager
+    def sampling_weights(self) -> Iterator["GAN"]:
+        """Inside the block the generator holds the EMA weights (when the run keeps an average),
+        its batch-norm statistics re-measured for them; its own weights after."""
+        if self.ema is None:
+            yield self
+            return
+        with self.ema.swapped_into(self.ema_source()):
+            if any(isinstance(layer, keras.layers.BatchNormalization) for layer in _layers(self.generator)):
+                codings = np.random.default_rng([self.seed or 0, 99]).standard_normal(
+                    (RECALIBRATION_SAMPLES, self.codings)).astype(np.float32)
+                recalibrate_batch_norm(self.generator, codings)
+            yield self
+
+
+def _layers(layer) -> Iterator:
+    for sub in getattr(layer, "layers", ()):
+        yield sub
+        yield from _layers(sub)
 
 
 def gan_optimizer(name: str, learning_rate: float, beta_1: float) -> keras.optimizers.Optimizer:
@@ -219,8 +290,30 @@ JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
 
 
 def compile_gan(model: GAN, params) -> GAN:
-    model.compile(d_optimizer=gan_optimizer(params.optimizer, params.d_learning_rate, params.beta_1),
+    model.compile(gan_loss=loss_of(params),
+                  d_optimizer=gan_optimizer(params.optimizer, params.d_learning_rate, params.beta_1),
                   g_optimizer=gan_optimizer(params.optimizer, params.g_learning_rate, params.beta_1),
                   steps_per_execution=getattr(params, "steps_per_execution", 1),
                   jit_compile=JIT_COMPILE[getattr(params, "jit_compile", "auto")])
     return model
+
+
+def loss_of(params) -> GANLoss:
+    """The run's GANLoss from its recipe parameters (older parameter sets: bce)."""
+    return GANLoss(loss=getattr(params, "loss", "bce"), gp_lambda=float(getattr(params, "gp_lambda", 10.0)),
+                   r1_gamma=float(getattr(params, "r1_gamma", 0.0)), r1_every=int(getattr(params, "r1_every", 1)),
+                   drift=float(getattr(params, "drift", 0.0)))
+
+
+def ema_half_life(params, batch_size: int) -> float:
+    """`ema` in images (>= 1), converted from a per-step decay (< 1); 0: off."""
+    from latentq.models.ema import half_life_from_decay
+
+    ema = float(getattr(params, "ema", 0.0) or 0.0)
+    return half_life_from_decay(ema, batch_size) if 0 < ema < 1 else ema
+
+
+def ema_options(params) -> dict:
+    """GAN constructor arguments of the generator EMA (`ema` already a half-life in images:
+    train_adversarial converts a decay with the job's batch size)."""
+    return {"ema": float(getattr(params, "ema", 0.0) or 0.0), "ema_rampup": getattr(params, "ema_rampup", 0.05)}

@@ -9,22 +9,25 @@ import keras
 import numpy as np
 
 from latentq.models.gan_layers import MinibatchDiscrimination
-from latentq.models.gan import GAN
+from latentq.models.gan import GAN, ema_options
 from latentq.recipes import gans as recipes
 
 
 def discriminator_head(params) -> list[keras.layers.Layer]:
-    """[minibatch discrimination] + the sigmoid unit saying "real"."""
+    """[minibatch discrimination] + the unit saying "real": a probability (sigmoid) for loss=bce, a
+    logit (linear) for the logit losses."""
     head = []
     if params.minibatch_discrimination:
         head.append(MinibatchDiscrimination(params.mbd_kernels, params.mbd_kernel_dim, name="minibatch_discrimination"))
-    head.append(keras.layers.Dense(1, activation="sigmoid", name="real"))
+    head.append(keras.layers.Dense(1, activation="sigmoid" if getattr(params, "loss", "bce") == "bce" else None,
+                                   name="real"))
     return head
 
 
 def make_gan(params, generator, discriminator, seed: Optional[int], name: str) -> GAN:
     return GAN(generator, discriminator, params.codings, replay_size=params.replay_size,
-               replay_fraction=params.replay_fraction, seed=seed, name=name)
+               replay_fraction=params.replay_fraction, seed=seed, name=name,
+               **ema_options(params))
 
 
 def build_dense_gan(params: recipes.DenseGANParams, shape: tuple[int, ...], seed: Optional[int] = None) -> GAN:

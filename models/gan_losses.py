@@ -178,6 +178,7 @@ class GANLoss:
         fake_scores = critic(fake)
         stats = dict(PHASES[self.loss][0](real_scores, fake_scores))
         stats["real_score"], stats["fake_score"] = _mean(real_scores), _mean(fake_scores)
+        stats["real_scores"], stats["fake_scores"] = real_scores, fake_scores  # per image, for accuracies
         total = stats["d_loss"]
         if self.loss == "wgan-gp" and self.gp_lambda > 0:
             stats["gp"] = gradient_penalty(critic, real, fake, seed=seed)
@@ -199,6 +200,19 @@ class GANLoss:
         due = ops.equal(ops.mod(ops.cast(step, "int64"), self.r1_every), 0)
         return ops.cond(due, lambda: r1_penalty(critic, real)[0], lambda: ops.zeros((), "float32"))
 
+    def without_penalties(self) -> "GANLoss":
+        """The same loss with no regulariser (held-out scoring: no input gradients needed)."""
+        return GANLoss(loss=self.loss, gp_lambda=0.0, r1_gamma=0.0, r1_every=self.r1_every, drift=0.0)
+
+    def logged(self) -> tuple[str, ...]:
+        """The regulariser / estimate statistics worth a curve for this loss."""
+        names = []
+        if self.loss == "wgan-gp":
+            names += ["wasserstein"] + (["gp"] if self.gp_lambda > 0 else [])
+        if self.r1_gamma > 0:
+            names.append("r1")
+        return tuple(names)
+
     def generator(self, critic: Critic, fake) -> dict:
         """Statistics of phase 2 ("g_loss" to minimise)."""
         scores = critic(fake)
@@ -214,11 +228,15 @@ def make_loss(loss: str = "bce", gp_lambda: float = 10.0, r1_gamma: float = 0.0,
 
 
 def default_for(recipe: str) -> Optional[dict]:
-    """Starting points per recipe (the papers' settings; only EMA has been measured so far, so
-    the GAN and DCGAN keep today's bce until a bench shows a logit loss does better)."""
-    return {
-        "gan": {"loss": "bce"},
-        "dcgan": {"loss": "bce"},
-        "progan": {"loss": "wgan-gp", "gp_lambda": 10.0, "drift": 0.001},
-        "stylegan": {"loss": "nonsaturating", "r1_gamma": 1.0, "r1_every": 4},
-    }.get(recipe)
+    """A GAN recipe's default loss settings, read from its parameters (core/recipes/gans.py, where
+    they were chosen from bench/generator_quality.py's measurements); None for other recipes."""
+    from latentq.errors import UserError
+    from latentq.recipes import get_recipe
+
+    try:
+        params = get_recipe(recipe).params()
+    except UserError:  # an unknown recipe
+        return None
+    if not hasattr(params, "loss"):
+        return None
+    return {name: getattr(params, name) for name in ("loss", "gp_lambda", "r1_gamma", "r1_every", "drift")}

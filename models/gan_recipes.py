@@ -8,7 +8,7 @@ import numpy as np
 
 from latentq.models import training
 from latentq.models.data_checks import require_images
-from latentq.models.gan import GAN, compile_gan
+from latentq.models.gan import GAN, compile_gan, ema_half_life
 from latentq.models.gan_builders import build_dcgan, build_dense_gan
 from latentq.models.gan_monitors import QualityMonitor, save_epoch_curves
 from latentq.models.samples import SAMPLE_GRID, SampleFn, SampleMonitor, fixed_noise, generate_images
@@ -25,6 +25,8 @@ def train_adversarial(ctx, build: Callable[..., GAN], sample_fn: SampleFn = gene
     require_images(ctx)
     data = ctx.dataset()
     params = ctx.params
+    if 0 < getattr(params, "ema", 0) < 1:  # a per-step decay: the half-life in images at this batch size
+        params = params.model_copy(update={"ema": ema_half_life(params, ctx.spec.batch_size)})
     seed = ctx.spec.seed
     grid_noise = fixed_noise(seed, SAMPLE_GRID, params.codings, stream=0)
     eval_noise = fixed_noise(seed, params.eval_samples, params.codings, stream=1)
@@ -52,6 +54,12 @@ def finish_adversarial(ctx, model: GAN, grid_noise: np.ndarray, sample_fn: Sampl
     save_epoch_curves(ctx, "quality_curve", "plots/fcd.png", ("fcd",), title)
     save_epoch_curves(ctx, "quality_curve", "plots/coverage.png", ("class_coverage", "class_kl", "mode_collapse"),
                       title)
+    save_epoch_curves(ctx, "quality_curve", "plots/precision_recall.png", ("precision", "recall"), title)
+    if getattr(ctx.params, "fid", False):
+        from latentq.models import fid
+
+        noise = fixed_noise(ctx.spec.seed, ctx.params.eval_samples, model.codings, stream=1)
+        fid.record_fid(ctx, data.x_val, sample_fn(model, noise), step=ctx.spec.epochs)
 
 
 @recipes.GAN.trainer

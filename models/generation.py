@@ -29,6 +29,13 @@ What a job writes (artifact kinds in brackets):
   `images/interpolation_grid.png` (those codings resized to 5x7, bilinear, as in the notes) and
   `images/interpolation_line.png` (two held-out images, encoded, and 9 codings on the straight
   line between them, decoded) [interpolation];
+- StyleGAN parents: `--truncation PSI` samples from w_avg + PSI (w - w_avg) (the model's tracked
+  average w; 0 = the average image); `--interpolate` draws `images/interpolation_w.png`
+  [interpolation], 5 straight lines in w space; `--style-mix [--crossover L]` draws
+  `images/style_mixing.png` [style_mixing] (models.stylegan.style_mixing_grid);
+- `--fid`: an Inception-v3 FID of the scored samples against the held-out images, or one event
+  line where its weights cannot be had (latentq.models.fid);
+- a GAN that kept a generator EMA is sampled with the averaged weights;
 - `--reconstruct`: `images/reconstructions.png` [reconstructions], rows of held-out images
   over their reconstructions, and `val_mse` over the whole held-out split; a parent that cannot
   sample has its quality numbers computed on reconstructions instead.
@@ -56,6 +63,7 @@ from latentq.spec import GenerateOptions, JobSpec, generate_requests
 DEFAULT_EVAL_SAMPLES = 1000
 SOURCE_GRID, TARGET_GRID = (3, 4), (5, 7)  # the notes' semantic interpolation
 LINE_STEPS = 9
+W_LINES = 5  # StyleGAN's --interpolate: lines in w space
 RECONSTRUCTION_COLS = 10
 
 Images = Callable[[np.ndarray], np.ndarray]
@@ -86,8 +94,24 @@ class Source:
     reconstruct: Optional[Images] = None  # images -> images
 
 
-def source_for(model: keras.Model, params) -> Source:
-    """Adapt a trained model by its sub-models: generator (GANs), encoder + decoder (VAEs, AEs)."""
+def _styles(model: keras.Model) -> Optional[tuple[keras.Model, keras.Model]]:
+    """(mapping, synthesis) of a StyleGAN's generator, else None."""
+    generator = _sub_model(model, "generator")
+    if generator is None:
+        return None
+    mapping, synthesis = _sub_model(generator, "mapping"), _sub_model(generator, "synthesis")
+    return None if mapping is None or synthesis is None else (mapping, synthesis)
+
+
+def _w_average(model: keras.Model) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(model.w_average.w_avg), np.float32)
+
+
+def source_for(model: keras.Model, params, truncation: Optional[float] = None) -> Source:
+    """Adapt a trained model by its sub-models: generator (GANs), encoder + decoder (VAEs, AEs);
+    `truncation`: StyleGAN's psi (codings -> w, truncated towards the tracked average w)."""
+    from latentq.models.style_sampling import truncated_styles
+
     source = Source()
     maker = _sub_model(model, "generator")
     if maker is None:
@@ -96,6 +120,13 @@ def source_for(model: keras.Model, params) -> Source:
     if maker is not None:
         source.codings = int(getattr(params, "codings", 0) or maker.input_shape[-1])
         source.decode = _batched(lambda z: maker(z, training=False))
+    styles = _styles(model)
+    if truncation is not None and styles is not None:
+        mapping, synthesis = styles
+        w_avg = _w_average(model)
+        count = len(synthesis.inputs)
+        source.decode = _batched(lambda z: synthesis(
+            truncated_styles(mapping(z, training=False), w_avg, truncation, count), training=False))
     if encoder is not None:
         def mean_coding(x):
             out = encoder(x, training=False)
@@ -168,9 +199,43 @@ def _reconstruct(ctx, source: Source, parent: JobSpec, options: GenerateOptions,
     return recon
 
 
+def _interpolate_w(ctx, model: keras.Model, source: Source, rng: np.random.Generator) -> None:
+    """StyleGAN: rows of images on straight lines in w space between two random codings' w."""
+    from latentq.models.style_sampling import interpolate_w
+
+    mapping, synthesis = _styles(model)
+    rows = []
+    for _ in range(W_LINES):
+        z0, z1 = rng.standard_normal((2, source.codings)).astype(np.float32)
+        w = interpolate_w(mapping, z0, z1, LINE_STEPS)
+        rows.append(np.clip(keras.ops.convert_to_numpy(synthesis([w] * len(synthesis.inputs), training=False)),
+                            0.0, 1.0))
+    ctx.save_grid("interpolation", "images/interpolation_w.png", np.concatenate(rows), LINE_STEPS)
+
+
+def _style_mix(ctx, model: keras.Model, source: Source, options: GenerateOptions, rng: np.random.Generator) -> None:
+    """StyleGAN: rows = sources A, columns = sources B; each cell B's coarse styles with A's fine ones."""
+    from latentq.models.stylegan import MIXING_COLS, MIXING_ROWS, style_mixing_grid
+
+    count = len(_styles(model)[1].inputs)
+    if options.crossover is not None and not 1 <= options.crossover < count:
+        raise UserError(f"--crossover {options.crossover}: this generator has {count} style layers; allowed: "
+                        f"1 to {count - 1}")
+    a = rng.standard_normal((MIXING_ROWS, source.codings)).astype(np.float32)
+    b = rng.standard_normal((MIXING_COLS, source.codings)).astype(np.float32)
+    ctx.save_grid("style_mixing", "images/style_mixing.png", style_mixing_grid(model, a, b, options.crossover),
+                  MIXING_COLS + 1)
+
+
+def _fid(ctx, parent: JobSpec, images: np.ndarray) -> None:
+    from latentq.models import fid
+
+    fid.record_fid(ctx, _held_out(parent).x_val, images, step=0)
+
+
 def run(ctx) -> None:
     """The body of a generation job (models.registry calls it for kind == "generate")."""
-    from latentq.models import quality
+    from latentq.models.samples import sampling_weights
 
     spec = ctx.spec
     options = spec.generate or GenerateOptions()
@@ -180,13 +245,23 @@ def run(ctx) -> None:
     if not model_path.is_file():
         raise UserError(f"run {spec.parent} has no model.keras (expected {model_path})")
     model = keras.models.load_model(model_path, compile=False)
+    with sampling_weights(model):  # a GAN's averaged generator, when it kept one
+        _generate(ctx, model, parent, info, options)
+
+
+def _generate(ctx, model: keras.Model, parent: JobSpec, info, options: GenerateOptions) -> None:
+    from latentq.models import quality
+
+    spec = ctx.spec
     params = parent.recipe_params()
-    source = source_for(model, params)
+    source = source_for(model, params, options.truncation)
+    styles = _styles(model) is not None
     asked = set(generate_requests(options))
     sample = "sample" in info.can and source.decode is not None
     missing = [what for what, ok in (("sample", sample or "sample" not in asked),
-                                     ("interpolate", source.encode is not None and source.decode is not None),
-                                     ("reconstruct", source.reconstruct is not None)) if what in asked and not ok]
+                                     ("interpolate", styles or (source.encode is not None and source.decode is not None)),
+                                     ("reconstruct", source.reconstruct is not None),
+                                     ("style_mix", styles), ("truncation", styles)) if what in asked and not ok]
     if missing:
         raise UserError(f"the model of run {spec.parent} ({parent.recipe}) has no sub-model to {missing[0]} with "
                         "(see latentq.models.generation for the generator / decoder / encoder contract)")
@@ -200,7 +275,13 @@ def run(ctx) -> None:
         scored = _samples(ctx, source, options, eval_count, rng)
     ctx.raise_if_stopped()
     if "interpolate" in asked:
-        _interpolate(ctx, source, parent, rng)
+        if styles:
+            _interpolate_w(ctx, model, source, rng)
+        else:
+            _interpolate(ctx, source, parent, rng)
+    ctx.raise_if_stopped()
+    if "style_mix" in asked:
+        _style_mix(ctx, model, source, options, rng)
     ctx.raise_if_stopped()
     if "reconstruct" in asked:
         recon = _reconstruct(ctx, source, parent, options, rng)
@@ -210,4 +291,6 @@ def run(ctx) -> None:
     ctx.raise_if_stopped()
     if scored is not None and len(scored) >= 2:
         quality.record_quality(ctx, scored, step=0, dataset=parent.dataset)
+        if options.fid:
+            _fid(ctx, parent, scored)
     ctx.progress(1)

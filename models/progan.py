@@ -19,8 +19,9 @@ phases in one compiled step), the monitors and `latentq generate` work unchanged
 
 The notes' techniques (latentq.models.style_layers): equalized learning rate in every dense
 and conv layer, pixelwise normalisation after each generator conv, a minibatch standard
-deviation layer before the discriminator's last block. The loss stays latentq's (binary
-cross-entropy on the discriminator's probability, the generator's labels all "real").
+deviation layer before the discriminator's last block. The loss is the run's
+(latentq.models.gan_losses; WGAN-GP with the drift term by default, as in the paper, on the
+discriminator's linear output), and a generator EMA averages every stage's blocks.
 
 The current resolution is part of the model's config, alpha and the stage's step count are
 variables: a checkpoint reloads at the stage, and the point of the fade-in, where it was.
@@ -42,7 +43,7 @@ from latentq.models.growth import GrowthPlan, GrowthSchedule
 from latentq.models.progan_blocks import Blocks, wire_discriminator, wire_generator
 from latentq.models.samples import SAMPLE_GRID
 from latentq.models.data_checks import require_images
-from latentq.models.gan import GAN
+from latentq.models.gan import GAN, ema_options
 from latentq.models.samples import fixed_noise
 from latentq.recipes import gans as recipes
 from latentq.models import arg_checks
@@ -71,7 +72,7 @@ class ProGAN(GAN):
     """
 
     def __init__(self, image_shape, codings: int, filters: int = 64, start_resolution: int = 4,
-                 resolution: Optional[int] = None, seed: Optional[int] = None, **kwargs):
+                 resolution: Optional[int] = None, seed: Optional[int] = None, logits: bool = False, **kwargs):
         frame = Frame.of(image_shape)
         arg_checks.positive_int("codings", codings)
         arg_checks.positive_int("filters", filters)
@@ -79,7 +80,7 @@ class ProGAN(GAN):
         if start_resolution < 4 or start_resolution & (start_resolution - 1) or start_resolution > frame.size:
             raise ValueError(f"`start_resolution` must be a power of two from 4 to {frame.size} (the images' "
                              f"padded size). Received: start_resolution={start_resolution!r}")
-        blocks = Blocks.build(frame, codings, filters, start_resolution)
+        blocks = Blocks.build(frame, codings, filters, start_resolution, logits=logits)
         resolution = start_resolution if resolution is None else resolution
         if resolution not in blocks.resolutions:
             raise ValueError(f"`resolution` must be one of the stages {blocks.resolutions}. "
@@ -88,6 +89,7 @@ class ProGAN(GAN):
         super().__init__(wire_generator(frame, codings, blocks, resolution, g_fade),
                          wire_discriminator(frame, blocks, resolution, d_fade), codings, seed=seed, **kwargs)
         self.frame = frame
+        self.logits = bool(logits)
         self.filters = filters
         self.start_resolution = start_resolution
         self.resolutions = list(blocks.resolutions)
@@ -98,6 +100,14 @@ class ProGAN(GAN):
         self.alpha = keras.Variable(1.0, trainable=False, dtype="float32", name="alpha")
         self.stage_step = keras.Variable(0.0, trainable=False, dtype="float32", name="stage_step")
         self.fade_steps = keras.Variable(0.0, trainable=False, dtype="float32", name="fade_steps")
+        self.ema = self.make_ema()  # now that the blocks of every stage are known
+
+    def make_ema(self):
+        return super().make_ema() if hasattr(self, "g_to_rgb") else None
+
+    def ema_source(self):
+        """Every stage's generator blocks: the average survives growing."""
+        return self.all_variables(self.g_blocks, self.g_to_rgb)
 
     @property
     def blocks(self) -> Blocks:
@@ -119,6 +129,9 @@ class ProGAN(GAN):
             "start_resolution": self.start_resolution,
             "resolution": self.resolution,
             "seed": self.seed,
+            "logits": self.logits,
+            "ema": self.ema_half_life,
+            "ema_rampup": self.ema_rampup,
         }
 
     @classmethod
@@ -206,7 +219,7 @@ class ProGAN(GAN):
 
 def build_progan(params: recipes.ProGANParams, shape: tuple[int, ...], seed: Optional[int] = None) -> ProGAN:
     return ProGAN(shape, params.codings, filters=params.filters, start_resolution=params.start_resolution,
-                  seed=seed, name="progan")
+                  seed=seed, logits=params.loss != "bce", name="progan", **ema_options(params))
 
 
 @recipes.PROGAN.trainer

@@ -56,14 +56,16 @@ def discriminator_block(resolution: int, filters: int, out_filters: int) -> kera
     return keras.Model(inputs, keras.layers.AveragePooling2D(2)(x), name=f"d_block_{resolution}")
 
 
-def discriminator_base(resolution: int, filters: int) -> keras.Model:
-    """Minibatch stddev -> 3x3 conv -> dense -> the probability that the image is real."""
+def discriminator_base(resolution: int, filters: int, logits: bool = False) -> keras.Model:
+    """Minibatch stddev -> 3x3 conv -> dense -> the probability that the image is real (its logit
+    when `logits`, for the logit losses)."""
     inputs = keras.Input((resolution, resolution, filters))
     x = _conv(MinibatchStdDev()(inputs), filters)
     x = keras.layers.Flatten()(x)
     x = keras.layers.LeakyReLU(LEAK)(EqualizedDense(filters)(x))
     x = EqualizedDense(1, gain=1.0)(x)
-    return keras.Model(inputs, keras.layers.Activation("sigmoid", name="real")(x), name=f"d_block_{resolution}")
+    head = keras.layers.Activation("linear" if logits else "sigmoid", name="real")
+    return keras.Model(inputs, head(x), name=f"d_block_{resolution}")
 
 
 @dataclass
@@ -77,13 +79,13 @@ class Blocks:
     d_blocks: list[keras.Model]  # d_blocks[0] is the base (4x4: minibatch stddev, dense, sigmoid)
 
     @classmethod
-    def build(cls, frame: Frame, codings: int, filters: int, start: int) -> "Blocks":
+    def build(cls, frame: Frame, codings: int, filters: int, start: int, logits: bool = False) -> "Blocks":
         resolutions = stage_resolutions(start, frame.size)
         f = [stage_filters(filters, r) for r in resolutions]
         channels = frame.channels
         g_blocks = [generator_base(codings, resolutions[0], f[0])]
         g_blocks += [generator_block(r, f[i - 1], f[i]) for i, r in enumerate(resolutions) if i]
-        d_blocks = [discriminator_base(resolutions[0], f[0])]
+        d_blocks = [discriminator_base(resolutions[0], f[0], logits)]
         d_blocks += [discriminator_block(r, f[i], f[i - 1]) for i, r in enumerate(resolutions) if i]
         return cls(resolutions, g_blocks, [to_rgb(r, f[i], channels) for i, r in enumerate(resolutions)],
                    [from_rgb(r, channels, f[i]) for i, r in enumerate(resolutions)], d_blocks)

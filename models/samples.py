@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Callable, Optional
 
@@ -22,9 +23,17 @@ def fixed_noise(seed: int, n: int, codings: int, stream: int = 0) -> np.ndarray:
 
 
 def generate_images(model: keras.Model, noise: np.ndarray) -> np.ndarray:
-    """Images in [0, 1] with the dataset's sample shape, from the model's "generator"."""
-    images = model.get_layer("generator").predict(noise, batch_size=256, verbose=0)
+    """Images in [0, 1] with the dataset's sample shape, from the model's "generator" (a GAN's
+    averaged weights when it keeps a generator EMA)."""
+    with sampling_weights(model):
+        images = model.get_layer("generator").predict(noise, batch_size=256, verbose=0)
     return np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0)
+
+
+def sampling_weights(model: keras.Model):
+    """The weights to sample with: a GAN's generator EMA (models.gan.GAN.sampling_weights), else as is."""
+    swap = getattr(model, "sampling_weights", None)
+    return swap() if swap is not None else contextlib.nullcontext(model)
 
 
 SampleFn = Callable[[keras.Model, np.ndarray], np.ndarray]

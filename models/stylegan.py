@@ -9,14 +9,19 @@
   and writes images of the dataset's shape in [0, 1] (tanh, mapped and cropped back).
 - "generator" = synthesis([mapping(z)] * L): (n, codings) -> images, latentq's contract, so
   `latentq generate` and the monitors use it unchanged.
-- Discriminator: ProGAN's, at the full resolution ("the discriminator and the loss were not
-  modified"): equalized convs, minibatch standard deviation, sigmoid; latentq's BCE loss.
+- Discriminator: ProGAN's, at the full resolution: equalized convs, minibatch standard
+  deviation, a linear head for the default non-saturating logistic loss with lazy R1 (the
+  StyleGAN papers' choice; a sigmoid with loss=bce).
 - Style mixing regularisation: in training, a `mixing_prob` share of the fakes (both phases)
   come from two codings z1, z2: the layers before a random crossover take w1, the rest w2.
 
 After training, images/style_mixing.png (kind style_mixing): rows are source A codings,
 columns source B codings, each cell the coarse styles (the lower half of the layers: 4x4 and
-8x8 at 32x32) of B with the fine styles of A; the first row shows B, the first column A.
+8x8 at 32x32) of its row's A with the fine styles of its column's B; the first row shows B, the
+first column A. `latentq generate ID --style-mix [--crossover L]` draws the same grid.
+
+Training keeps a running average of w (`w_average`, latentq.models.style_sampling), the centre
+of the truncation trick (`latentq generate ID --truncation PSI`).
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from latentq.models.style_layers import AdaIN, ConstantInput, EqualizedConv2D, E
     PixelNorm
 from latentq.models.gan_recipes import train_adversarial
 from latentq.models.canvas import Frame, stage_filters, stage_resolutions
-from latentq.models.gan import GAN
+from latentq.models.gan import GAN, ema_options
+from latentq.models.style_sampling import WAverage, truncated_styles
 from latentq.models.progan_blocks import LEAK, discriminator_base, discriminator_block, from_rgb
 from latentq.models.samples import fixed_noise
 from latentq.recipes import gans as recipes
@@ -74,7 +80,7 @@ def build_synthesis(frame: Frame, w_dim: int, filters: int, seed: Optional[int] 
     return keras.Model(styles, frame.to_images(rgb), name="synthesis")
 
 
-def build_discriminator(frame: Frame, filters: int) -> keras.Model:
+def build_discriminator(frame: Frame, filters: int, logits: bool = False) -> keras.Model:
     """ProGAN's discriminator at the full resolution: from-RGB, blocks down to 4x4, the base."""
     resolutions = stage_resolutions(4, frame.size)
     f = [stage_filters(filters, r) for r in resolutions]
@@ -82,7 +88,7 @@ def build_discriminator(frame: Frame, filters: int) -> keras.Model:
     h = from_rgb(frame.size, frame.channels, f[-1])(frame.to_canvas(images))
     for i in range(len(resolutions) - 1, 0, -1):
         h = discriminator_block(resolutions[i], f[i], f[i - 1])(h)
-    return keras.Model(images, discriminator_base(4, f[0])(h), name="discriminator")
+    return keras.Model(images, discriminator_base(4, f[0], logits)(h), name="discriminator")
 
 
 def build_generator(mapping: keras.Model, synthesis: keras.Model) -> keras.Model:
@@ -114,6 +120,7 @@ class StyleGAN(GAN):
         if isinstance(mixing_prob, bool) or not isinstance(mixing_prob, (int, float)) or not 0 <= mixing_prob <= 1:
             raise ValueError(f"`mixing_prob` must be a number in [0, 1]. Received: mixing_prob={mixing_prob!r}")
         self.mixing_prob = float(mixing_prob)
+        self.w_average = WAverage(int(self.mapping.output_shape[-1]), name="w_average")
 
     @property
     def mapping(self) -> keras.Model:
@@ -131,16 +138,21 @@ class StyleGAN(GAN):
         return {**super().get_config(), "mixing_prob": self.mixing_prob}
 
     def generate(self, codings, training=False):
-        if not training or self.mixing_prob <= 0:
+        if not training:
             return self.generator(codings, training=training)
         return self.synthesis(self.mixed_styles(codings, training=True), training=True)
 
     def mixed_styles(self, codings, training=False) -> list:
         """One w per synthesis layer: w(codings) everywhere, except for a `mixing_prob` share of
-        the samples, whose layers from a random crossover (1 .. L-1) on take w of fresh codings."""
+        the samples, whose layers from a random crossover (1 .. L-1) on take w of fresh codings.
+        In training, the running average of w (truncation's centre) moves towards w(codings)."""
         n = ops.shape(codings)[0]
         count = self.num_styles
         w1 = self.mapping(codings, training=training)
+        if training:
+            self.w_average.update(ops.stop_gradient(w1))
+        if self.mixing_prob <= 0:
+            return [w1] * count
         w2 = self.mapping(self.noise(n), training=training)
         mixing = keras.random.uniform((n,), seed=self.seed_generator) < self.mixing_prob
         crossover = 1 + ops.cast(ops.floor(keras.random.uniform((n,), seed=self.seed_generator) * (count - 1)),
@@ -154,7 +166,8 @@ class StyleGAN(GAN):
 
 def style_mixing_grid(model: StyleGAN, a: np.ndarray, b: np.ndarray, crossover: Optional[int] = None) -> np.ndarray:
     """(len(a) + 1) x (len(b) + 1) images, row by row: a blank, then the B sources; each next row
-    an A source, then B's coarse styles (layers < crossover, default half) with A's fine ones."""
+    an A source, then A's coarse styles (layers < crossover, default half) with each B's fine
+    ones: a row shares its coarse shape, a column its fine detail (the paper's figure 3)."""
     generator = model.get_layer("generator")
     mapping, synthesis = generator.get_layer("mapping"), generator.get_layer("synthesis")
     count = len(synthesis.inputs)
@@ -166,8 +179,8 @@ def style_mixing_grid(model: StyleGAN, a: np.ndarray, b: np.ndarray, crossover: 
     wa, wb = mapping(a, training=False), mapping(b, training=False)
     rows = [np.concatenate([np.ones((1, *model.image_shape), "float32"), images([wb] * count)])]
     for i in range(len(a)):
-        fine = ops.repeat(wa[i:i + 1], len(b), axis=0)
-        cells = images([wb] * crossover + [fine] * (count - crossover))
+        coarse = ops.repeat(wa[i:i + 1], len(b), axis=0)
+        cells = images([coarse] * crossover + [wb] * (count - crossover))
         rows.append(np.concatenate([images([wa[i:i + 1]] * count), cells]))
     return np.concatenate(rows)
 
@@ -175,7 +188,9 @@ def style_mixing_grid(model: StyleGAN, a: np.ndarray, b: np.ndarray, crossover: 
 def save_style_mixing(ctx, model: StyleGAN) -> None:
     a = fixed_noise(ctx.spec.seed, MIXING_ROWS, model.codings, stream=2)
     b = fixed_noise(ctx.spec.seed, MIXING_COLS, model.codings, stream=3)
-    ctx.save_grid("style_mixing", "images/style_mixing.png", style_mixing_grid(model, a, b), cols=MIXING_COLS + 1)
+    with model.sampling_weights():
+        grid = style_mixing_grid(model, a, b)
+    ctx.save_grid("style_mixing", "images/style_mixing.png", grid, cols=MIXING_COLS + 1)
 
 
 # ---- the recipe ----------------------------------------------------------------------------------
@@ -186,8 +201,8 @@ def build_stylegan(params: recipes.StyleGANParams, shape: tuple[int, ...], seed:
     generator = build_generator(
         build_mapping(params.codings, params.w_dim, params.mapping_layers, params.mapping_lr_multiplier),
         build_synthesis(frame, params.w_dim, params.filters, seed))
-    return StyleGAN(generator, build_discriminator(frame, params.filters), params.codings,
-                    mixing_prob=params.mixing_prob, seed=seed, name="stylegan")
+    return StyleGAN(generator, build_discriminator(frame, params.filters, logits=params.loss != "bce"),
+                    params.codings, mixing_prob=params.mixing_prob, seed=seed, name="stylegan", **ema_options(params))
 
 
 @recipes.STYLEGAN.trainer

@@ -148,4 +148,5 @@ def test_bad_settings_are_refused_with_what_was_received():
     with pytest.raises(ValueError, match="needs the step counter"):
         GANLoss(r1_gamma=1.0, r1_every=2).discriminator(linear_critic(np.ones(16)), images(), images())
     assert GANLoss().on_probabilities and not GANLoss("hinge").on_probabilities
-    assert gan_losses.make_loss(**gan_losses.default_for("progan")).loss == "wgan-gp"
+    assert gan_losses.make_loss(**gan_losses.default_for("progan")).loss == "nonsaturating"
+    assert gan_losses.default_for("stylegan")["r1_every"] == 4 and gan_losses.default_for("vae") is None

@@ -224,7 +224,9 @@ def test_recipe_trains_and_records(train_digits, store, settings, recipe, params
     width, height = png_size(montage)
     assert width > 3 * height  # 8 samples per row, 2 rows (one per epoch)
     assert artifact_paths(status, "model") and artifact_paths(status, "loss_curve")
-    assert sorted(p.name for p in artifact_paths(status, "quality_curve")) == ["coverage.png", "fcd.png"]
+    assert sorted(p.name for p in artifact_paths(status, "quality_curve")) == ["coverage.png", "fcd.png",
+                                                                              "precision_recall.png"]
+    assert 0.0 <= metrics["precision"] <= 1.0 and 0.0 <= metrics["recall"] <= 1.0
 
     checkpoint = keras.models.load_model(settings.run_dir(status["id"]) / "checkpoints" / "latest.keras")
     assert int(checkpoint.d_optimizer.iterations) == 2 * int(np.ceil(1617 / 64))  # digits' training split
@@ -232,7 +234,7 @@ def test_recipe_trains_and_records(train_digits, store, settings, recipe, params
         assert int(checkpoint.replay.filled) == 200  # the buffer is in the checkpoint
 
 
-def test_dcgan_generator_loads_in_a_fresh_process_and_generates(train_digits, settings):
+def test_dcgan_generator_loads_in_a_fresh_process_and_generates(train_digits, settings, store):
     status = train_digits("dcgan", epochs=1, batch_size=64, eval_every=0, eval_samples=100, **SMALL_DCGAN)
     assert status["status"] == "succeeded", status["error"]
     (model_path,) = artifact_paths(status, "model")
@@ -247,13 +249,17 @@ def test_dcgan_generator_loads_in_a_fresh_process_and_generates(train_digits, se
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["shape"] == [5, 8, 8] and 0.0 <= result["min"] <= result["max"] <= 1.0
 
-    gen = cli("generate", status["id"], "--n", "6", "--local", "--json")
+    gen = cli("generate", status["id"], "--n", "6", "--fid", "--local", "--json")
     assert gen.returncode == 0, gen.stdout[-1000:] + gen.stderr[-2000:]
     generated = json.loads(gen.stdout)
     assert generated["status"] == "succeeded"
     (picture,) = artifact_paths(generated, "samples")
     assert png_size(picture) == grid_size(6, 3, (8, 8))  # 6 samples, 3 a row
-    assert np.isfinite(generated["metrics"]["fcd"])
+    assert np.isfinite(generated["metrics"]["fcd"]) and np.isfinite(generated["metrics"]["recall"])
+    # an offline machine: one line says why there is no FID, and the job still succeeds
+    if "fid" not in generated["metrics"]:
+        lines = [e.message for e in store.events(generated["id"]) if e.message.startswith("FID skipped")]
+        assert len(lines) == 1 and "\n" not in lines[0]
 
 
 def test_sample_monitor_montage_survives_a_resume(tmp_path):
@@ -277,11 +283,12 @@ def test_sample_monitor_montage_survives_a_resume(tmp_path):
 
 def test_a_resumed_run_continues_with_its_buffer_optimizer_and_montage(train_digits, store, settings):
     """Attempt 2 starts from attempt 1's checkpoint folder: the replay ring goes on where it was
-    (1,617 fakes an epoch through 200 slots: position 17, then 34), so do the optimizer's steps."""
+    (1,617 fakes an epoch through 200 slots: position 17, then 34), so do the optimizer's steps and
+    the generator EMA (never reset to the raw generator: it has seen both epochs' images)."""
     from latentq.spec import build_spec
     from latentq.worker.job import execute_run
 
-    params = {"replay_size": 200, "eval_every": 0, "eval_samples": 100}
+    params = {"replay_size": 200, "eval_every": 0, "eval_samples": 100, "ema": 500}
     first = train_digits("gan", epochs=1, batch_size=64, **params)
     assert first["status"] == "succeeded", first["error"]
     spec = build_spec(kind="train", recipe="gan", dataset="digits", epochs=2, batch_size=64,
@@ -294,6 +301,9 @@ def test_a_resumed_run_continues_with_its_buffer_optimizer_and_montage(train_dig
     model = keras.models.load_model(settings.run_dir(run_id) / "model.keras")
     assert int(model.replay.position) == 34 and int(model.replay.filled) == 200
     assert int(model.d_optimizer.iterations) == 2 * 26
+    assert float(model.ema.images_seen) == 2 * 1617
+    checkpointed = keras.models.load_model(settings.run_dir(first["id"]) / "checkpoints" / "latest.keras")
+    assert float(checkpointed.ema.images_seen) == 1617
     (montage,) = artifact_paths(status, "montage")
     width, height = png_size(montage)
     assert 3 * height < width < 5 * height  # two rows: epoch 1 (from attempt 1) and epoch 2

@@ -66,7 +66,8 @@ def test_generate_through_a_real_worker_makes_grids_and_metrics(vae_run, start_w
     run = store.get(status["id"])
     assert run.kind == "generate" and run.parent_id == parent
     spec = store.spec(status["id"])
-    assert spec["generate"] == {"n": 12, "interpolate": True, "reconstruct": True} and spec["seed"] == 4
+    assert spec["generate"] == {"n": 12, "interpolate": True, "reconstruct": True, "truncation": None,
+                                 "style_mix": False, "crossover": None, "fid": False} and spec["seed"] == 4
     assert spec["recipe"] == "vae" and spec["dataset"] == "digits"
 
     for name in (*QUALITY, "val_mse"):
@@ -135,6 +136,9 @@ def test_cli_refuses_bad_parents_in_one_line_and_queues_nothing(train, store, se
     line = refused(ae["id"], "--interpolate")
     assert "cannot interpolate (--interpolate)" in line and "it can: reconstruct (--reconstruct)" in line
     assert "cannot sample (--n)" in refused(ae["id"])
+    assert "cannot style_mix (--style-mix)" in refused(ae["id"], "--style-mix")
+    assert "cannot truncation (--truncation)" in refused(ae["id"], "--reconstruct", "--truncation", "0.5")
+    assert "--crossover applies to --style-mix only" in refused(ae["id"], "--crossover", "2")
 
     failed = train("vae", dataset="synthetic-3d", epochs=1)
     assert "is failed" in refused(failed["id"], "--local")

@@ -80,7 +80,7 @@ def test_mixed_styles_switch_from_w1_to_w2_at_a_random_layer():
     assert 0.25 < share < 0.75  # about half the samples mixed
 
 
-def test_style_mixing_grid_takes_coarse_styles_from_b_and_fine_from_a():
+def test_style_mixing_grid_rows_give_the_coarse_styles_and_columns_the_fine():
     model = tiny()
     a, b = codings(2, seed=2), codings(3, seed=3)
     grid = stylegan.style_mixing_grid(model, a, b)
@@ -90,9 +90,9 @@ def test_style_mixing_grid_takes_coarse_styles_from_b_and_fine_from_a():
     np.testing.assert_allclose(rows[0, 0], 1.0)  # the blank corner
     np.testing.assert_allclose(rows[0, 1:], np.clip(pure_b, 0, 1), atol=1e-5)
     np.testing.assert_allclose(rows[1:, 0], np.clip(pure_a, 0, 1), atol=1e-5)
-    all_a = stylegan.style_mixing_grid(model, a, b, crossover=0).reshape(3, 4, 8, 8)
+    all_a = stylegan.style_mixing_grid(model, a, b, crossover=4).reshape(3, 4, 8, 8)
     np.testing.assert_allclose(all_a[1:, 1:], np.repeat(all_a[1:, :1], 3, axis=1), atol=1e-5)  # A's styles only
-    all_b = stylegan.style_mixing_grid(model, a, b, crossover=4).reshape(3, 4, 8, 8)
+    all_b = stylegan.style_mixing_grid(model, a, b, crossover=0).reshape(3, 4, 8, 8)
     np.testing.assert_allclose(all_b[1:, 1:], np.repeat(all_b[:1, 1:], 2, axis=0), atol=1e-5)  # B's styles only
     assert not np.allclose(rows[1:, 1:], all_a[1:, 1:], atol=1e-4)  # the half-and-half cells differ from both
 
@@ -153,3 +153,31 @@ def test_a_run_trains_with_style_mixing_records_and_generates(train, lq_home, qu
     assert generated["status"] == "succeeded"
     (samples,) = artifact_paths(generated, "samples")
     assert png_size(samples)[0] > 0 and np.isfinite(generated["metrics"]["class_coverage"])
+
+    # StyleGAN's generation options: truncation, style mixing with a crossover, w-space interpolation
+    from latentq.models.generation import source_for
+    from latentq.spec import JobSpec
+
+    run_dir = next(iter(artifact_paths(status, "model"))).parent
+    model = keras.models.load_model(run_dir / "model.keras", compile=False)
+    assert np.abs(np_(model.w_average.w_avg)).max() > 0  # tracked in training, saved
+    params = JobSpec(**store.spec(status["id"])).recipe_params()
+    average = source_for(model, params, truncation=0.0).decode(codings(4, seed=1, size=8))
+    np.testing.assert_allclose(average, np.repeat(average[:1], 4, axis=0), atol=1e-6)  # psi = 0: the average image
+    full = source_for(model, params, truncation=1.0).decode(codings(4, seed=1, size=8))
+    np.testing.assert_allclose(full, np_(model.get_layer("generator")(codings(4, seed=1, size=8))), atol=1e-5)
+
+    pictures = []
+    for _ in range(2):  # the same seed twice: the same bytes
+        job = cli("generate", status["id"], "--style-mix", "--crossover", "2", "--interpolate", "--truncation", "0.7",
+                  "--seed", "3", "--local", "--json")
+        assert job.returncode == 0, job.stdout[-1000:] + job.stderr[-2000:]
+        done = json.loads(job.stdout)
+        assert done["status"] == "succeeded", done.get("error")
+        (grid,) = artifact_paths(done, "style_mixing")
+        (line,) = artifact_paths(done, "interpolation")
+        assert line.name == "interpolation_w.png"
+        pictures.append([p.read_bytes() for p in (grid, line, *artifact_paths(done, "samples"))])
+    assert pictures[0] == pictures[1]
+    bad = cli("generate", status["id"], "--crossover", "2")
+    assert bad.returncode == 2 and "--crossover applies to --style-mix only" in bad.stderr

@@ -107,8 +107,11 @@ def test_vae_trains_and_records_every_metric(train, store):
     for name in PER_EPOCH:
         assert sorted(steps[name]) == [1, 2], name
     assert steps["loss"][2] < steps["loss"][1]  # it learns
-    assert metrics["val_loss"] == pytest.approx(metrics["val_reconstruction"] + metrics["val_kl"], rel=1e-4)
-    assert metrics["val_neg_elbo_nats"] == pytest.approx(64 * metrics["val_loss"], rel=1e-4)
+    kl_weight = VAEParams().kl_weight  # the default, 2 (a beta-VAE) since issue 12
+    assert metrics["val_loss"] == pytest.approx(metrics["val_reconstruction"] + kl_weight * metrics["val_kl"],
+                                                rel=1e-4)
+    assert metrics["val_neg_elbo_nats"] == pytest.approx(64 * (metrics["val_reconstruction"] + metrics["val_kl"]),
+                                                         rel=1e-4)
     assert 0 <= metrics["class_coverage"] <= 1 and metrics["fcd"] >= 0
 
     epoch_grids = artifact_paths(status, "samples_epoch")

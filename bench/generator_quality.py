@@ -1,0 +1,114 @@
+"""Issue 12's quality table: every generator recipe on one budget, several seeds, one table.
+
+Trains each variant through the shared job function (as `latentq run` does) on the same
+dataset, epochs, batch size and seeds, and prints the final fcd, class_coverage, precision and
+recall (latentq.models.quality, the latentq classifier's features; lower fcd is better) with
+the mean over seeds, then a JSON object with every number.
+
+    python bench/generator_quality.py                          # mnist-5k, 5 epochs, batch 32, seed 0
+    python bench/generator_quality.py --seeds 0 1 2 -e 10
+    python bench/generator_quality.py --only dcgan-raw dcgan-ema
+    python bench/generator_quality.py --variant "dcgan-hinge=dcgan:loss=hinge,filters=32"
+
+Variants (name = recipe: parameters): see VARIANTS below; the GANs are scored once, after the
+last epoch (eval_every=0, 1,000 samples).
+
+Measured (issue 12; busy shared 2-core CPU, several benches at once; mnist-5k, 5 epochs, batch 32;
+fcd / class_coverage / precision / recall after the last epoch):
+
+| variant | seeds | fcd | class_coverage | precision | recall |
+|---|---|---|---|---|---|
+| dcgan filters=32, raw | 0 / 1 / 2 | 26.5 / 26.0 / 21.8 (24.8) | 0.8 / 0.7 / 0.9 | 0.77 / 0.73 / 0.70 | 0.61 / 0.66 / 0.65 |
+| dcgan filters=32, EMA 10k | 0 / 1 / 2 | 27.9 / 29.2 / 24.0 (27.0) | 0.7 / 0.8 / 0.8 | 0.80 / 0.83 / 0.73 | 0.62 / 0.54 / 0.54 |
+| progan filters=64, nonsat + R1, EMA | 0 | 34.1 | 0.7 | 0.72 | 0.38 |
+| progan filters=64, nonsat + R1, raw | 0 | 36.1 | 0.8 | 0.71 | 0.44 |
+| progan filters=32: wgan-gp + drift / nonsat + R1 / bce | 0 | 49.1 / 43.7 / 51.5 | 0.6 / 0.8 / 0.7 | 0.79 / 0.75 / 0.78 | 0.22 / 0.32 / 0.36 |
+| stylegan filters=64, nonsat + R1, EMA | 0 | 38.1 | 0.8 | 0.73 | 0.25 |
+| stylegan filters=64, nonsat + R1, raw | 0 | 37.4 | 0.8 | 0.65 | 0.37 |
+| stylegan filters=32, same | 0 | 59.9 | 0.6 | 0.73 | 0.10 |
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SHOWN = ("fcd", "class_coverage", "precision", "recall")
+ONCE = {"eval_every": "0"}  # scored once, after the last epoch (1,000 samples)
+# DCGAN at filters=32 (a 369k-parameter generator); ProGAN / StyleGAN at their default filters=64
+# (their filters halve with each doubling: at filters=32 their generators hold only 70k / 93k).
+VARIANTS = {
+    "dcgan-raw": ("dcgan", {**ONCE, "filters": "32", "ema": "0"}),
+    "dcgan-ema": ("dcgan", {**ONCE, "filters": "32", "ema": "10000"}),  # half-life 10k images, ramp-up 0.05
+    "progan": ("progan", {**ONCE}),  # nonsaturating + lazy R1, EMA 10k
+    "progan-wgan-gp": ("progan", {**ONCE, "loss": "wgan-gp", "drift": "0.001", "r1_gamma": "0"}),  # the paper's
+    "stylegan": ("stylegan", {**ONCE}),  # nonsaturating + lazy R1, no EMA
+    "vae": ("vae", {}),
+}
+
+
+def parse_variant(text: str) -> tuple[str, tuple[str, dict]]:
+    name, _, rest = text.partition("=")
+    recipe, _, pairs = rest.partition(":")
+    return name, (recipe, dict(p.split("=", 1) for p in pairs.split(",") if p))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-d", "--dataset", default="mnist-5k")
+    parser.add_argument("-e", "--epochs", type=int, default=5)
+    parser.add_argument("-b", "--batch-size", type=int, default=32)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--only", nargs="+", default=None, help="variant names to run (default: all)")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=RECIPE:K=V,K=V",
+                        help="an extra variant")
+    parser.add_argument("--home", default=None, help="LATENTQ_HOME to use (default: a temporary folder)")
+    args = parser.parse_args()
+
+    variants = dict(VARIANTS)
+    variants.update(parse_variant(v) for v in args.variant)
+    names = args.only or list(variants)
+    home = Path(args.home or tempfile.mkdtemp(prefix="latentq-bench-")).resolve()
+    os.environ["LATENTQ_HOME"] = str(home)
+    os.environ.pop("LATENTQ_DB_URL", None)
+    sys_path = Path(__file__).resolve().parent
+    import sys
+
+    sys.path.insert(0, str(sys_path))
+    from progan_quality import run_recipe
+
+    from latentq.db.store import Store
+    from latentq.settings import load_settings
+
+    settings = load_settings()
+    store = Store(settings.db_url, settings.artifact_root)
+    results: dict[str, list[dict]] = {}
+    for name in names:
+        recipe, params = variants[name]
+        for seed in args.seeds:
+            status = run_recipe(store, settings, recipe, args.dataset, args.epochs, args.batch_size, seed, params)
+            row = {k: status["metrics"].get(k) for k in SHOWN}
+            row.update(seed=seed, run=status["id"], seconds=round(status["wall_seconds"], 1))
+            results.setdefault(name, []).append(row)
+            print(f"{name} seed {seed}: " + ", ".join(f"{k}={row[k]:.3f}" for k in SHOWN if row[k] is not None)
+                  + f" ({row['seconds']} s)", flush=True)
+    print(f"\n{args.dataset}, {args.epochs} epochs, batch {args.batch_size}, seeds {args.seeds}")
+    print(f"| variant | {' | '.join(SHOWN)} | seconds |\n|---|{'---|' * len(SHOWN)}---|")
+    for name, rows in results.items():
+        cells = []
+        for k in SHOWN:
+            values = [r[k] for r in rows if r[k] is not None]
+            cells.append(" / ".join(f"{v:.3f}" for v in values) + (f" (mean {sum(values) / len(values):.3f})"
+                                                                     if len(values) > 1 else ""))
+        print(f"| {name} | {' | '.join(cells)} | {sum(r['seconds'] for r in rows):.0f} |")
+    print(json.dumps({"dataset": args.dataset, "epochs": args.epochs, "batch_size": args.batch_size,
+                      "seeds": args.seeds, "home": str(home), "results": results}))
+
+
+if __name__ == "__main__":
+    main()
