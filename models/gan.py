@@ -91,8 +91,8 @@ class GAN(keras.Model):
         """Two optimizers, one per network, and the adversarial loss (default: BCE on probabilities)."""
         super().compile(optimizer=None, steps_per_execution=steps_per_execution, jit_compile=jit_compile, **kwargs)
         self._requested_jit_compile = jit_compile  # "auto" stays "auto" in a checkpoint moved to another machine
-        self.d_optimizer = keras.optimizers.get(d_optimizer)
-        self.g_optimizer = keras.optimizers.get(g_optimizer)
+        self.d_optimizer = _loss_scaled(keras.optimizers.get(d_optimizer))
+        self.g_optimizer = _loss_scaled(keras.optimizers.get(g_optimizer))
         if self.d_optimizer is self.g_optimizer:
             raise ValueError("the generator and the discriminator need an optimizer each. "
                              "Received: the same optimizer object for both")
@@ -157,7 +157,8 @@ class GAN(keras.Model):
             loss = 0.5 * (self.adversarial_loss(1.0, p_real) + self.adversarial_loss(0.0, p_fake))
             if self.discriminator.losses:
                 loss = loss + ops.sum(self.discriminator.losses)
-        self.d_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            scaled = self.d_optimizer.scale_loss(loss)  # mixed_float16: a LossScaleOptimizer scales
+        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         return loss, p_real, p_fake
 
     def generator_step(self, n):
@@ -171,7 +172,8 @@ class GAN(keras.Model):
             loss = self.adversarial_loss(1.0, p_fake)
             if self.generator.losses:
                 loss = loss + ops.sum(self.generator.losses)
-        self.g_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            scaled = self.g_optimizer.scale_loss(loss)
+        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         return loss
 
     def train_step(self, data):
@@ -205,6 +207,15 @@ class GAN(keras.Model):
         if with_g:
             logs.update(d_loss=self.d_loss_tracker.result(), g_loss=self.g_loss_tracker.result())
         return logs
+
+
+def _loss_scaled(optimizer):
+    """Under mixed_float16, the optimizer wrapped for dynamic loss scaling (as Keras does for
+    models with the built-in train_step)."""
+    if (keras.mixed_precision.global_policy().name == "mixed_float16"
+            and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)):
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
 
 
 def gan_optimizer(name: str, learning_rate: float, beta_1: float) -> keras.optimizers.Optimizer:

@@ -56,17 +56,19 @@ class SampleMonitor(keras.callbacks.Callback):
         if getattr(self.model, "stop_training", False):  # a partial epoch (stop requested): not an epoch's picture
             return
         done = epoch + 1
-        images = self.sample_fn(self.model, self.noise)
-        self.ctx.save_grid(self.kind, f"images/samples/epoch_{done:03d}.png", images, cols=self.cols)
-        if self.montage_cols:
-            self.save_montage(done, images)
+        with self.ctx.timings.measure("picture"):  # the drawing and the files: in the background
+            images = self.sample_fn(self.model, self.noise)
+            self.ctx.save_grid(self.kind, f"images/samples/epoch_{done:03d}.png", images, cols=self.cols)
+            if self.montage_cols:
+                self.save_montage(done, images)
 
     def save_montage(self, done: int, images: np.ndarray) -> None:
         self.rows = {e: r for e, r in self.rows.items() if e < done}
         self.rows[done] = images[: self.montage_cols]
         epochs = sorted(self.rows)
-        atomic_write(self.store_path, lambda tmp: np.savez(tmp, epochs=np.array(epochs),
-                                                            rows=np.stack([self.rows[e] for e in epochs])))
+        rows = np.stack([self.rows[e] for e in epochs])
+        self.ctx.writer.submit(lambda: atomic_write(self.store_path, lambda tmp: np.savez(
+            tmp, epochs=np.array(epochs), rows=rows)))
         shown = montage_epochs(epochs, self.max_rows)
         self.ctx.save_grid("montage", "images/evolution.png",
                            np.concatenate([self.rows[e] for e in shown]), cols=self.montage_cols)
