@@ -27,6 +27,7 @@ class BackgroundWriter:
         self._cond = threading.Condition()
         self._busy = False
         self._error: Optional[BaseException] = None
+        self._raised = False
         self._thread: Optional[threading.Thread] = None
         self._closed = False
         self.busy_seconds = 0.0  # time spent writing, off the training thread
@@ -101,6 +102,7 @@ class BackgroundWriter:
                     self._cond.notify_all()
 
     def _raise_error(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
+        """The first failure, once (later jobs were dropped: the run is failing)."""
+        if self._error is not None and not self._raised:
+            self._raised = True
+            raise self._error
