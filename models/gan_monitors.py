@@ -107,10 +107,13 @@ def save_epoch_curves(ctx, kind: str, rel: str, names: tuple[str, ...], title: s
     """Curves of metrics recorded at some epochs only (every eval_every), against their epochs."""
     from latentq import pictures
 
-    series = ctx.history_by_step(*names)
-    if not series:
-        return
-    steps = sorted({step for values in series.values() for step in values})
-    history = {name: [values.get(step, float("nan")) for step in steps] for name, values in series.items()}
-    pictures.save_curves(ctx.path(rel), history, title, steps=steps)
-    ctx.artifact(kind, rel)
+    def write() -> None:  # in the background, after the metric rows queued before it
+        series = ctx.history_by_step(*names)
+        if not series:
+            return
+        steps = sorted({step for values in series.values() for step in values})
+        history = {name: [values.get(step, float("nan")) for step in steps] for name, values in series.items()}
+        pictures.save_curves(ctx.path(rel), history, title, steps=steps)
+        ctx.artifact(kind, rel)
+
+    ctx.writer.submit(write)
