@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 
@@ -40,10 +39,6 @@ def free_port() -> int:
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-
-
-def parse(ts: str) -> datetime:
-    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
 
 
 def main() -> int:
@@ -113,19 +108,19 @@ def main() -> int:
             time.sleep(0.2)
         elapsed = time.perf_counter() - start
 
-        runs = [store.status(r) for r in ids]
-        failed = [r["id"] for r in runs if r["status"] != "succeeded"]
-        latency = [(parse(r["started_at"]) - parse(r["created_at"])).total_seconds() for r in runs]
-        by_worker: dict[str, list[dict]] = {}
+        runs = [store.get(r) for r in ids]  # the rows: timestamps to the microsecond
+        failed = [r.id for r in runs if r.status != "succeeded"]
+        latency = [(r.started_at - r.created_at).total_seconds() for r in runs]
+        by_worker: dict[str, list] = {}
         for r in runs:
-            by_worker.setdefault(r["worker"], []).append(r)
+            by_worker.setdefault(r.worker, []).append(r)
         gaps, per_job = [], []
         for worker_runs in by_worker.values():
-            worker_runs.sort(key=lambda r: r["started_at"])
+            worker_runs.sort(key=lambda r: r.started_at)
             for a, b in zip(worker_runs, worker_runs[1:]):
-                gap = (parse(b["started_at"]) - parse(a["finished_at"])).total_seconds()
-                job = (parse(b["finished_at"]) - parse(b["started_at"])).total_seconds()
-                if parse(b["created_at"]) <= parse(a["finished_at"]):  # the next job was already waiting
+                gap = (b.started_at - a.finished_at).total_seconds()
+                job = (b.finished_at - b.started_at).total_seconds()
+                if b.created_at <= a.finished_at:  # the next job was already waiting
                     gaps.append(gap)
                     per_job.append(gap + job)
         print(f"# {args.jobs} linear-ae --epochs 1 jobs on {args.dataset}, {args.workers} warm workers, "
