@@ -4,11 +4,10 @@ and where the time goes."""
 from __future__ import annotations
 
 import time
+from typing import Optional
 
 import keras
 import numpy as np
-
-from typing import Optional
 
 
 class JobCallback(keras.callbacks.Callback):
