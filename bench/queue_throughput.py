@@ -12,7 +12,8 @@ created_at / started_at / finished_at it reports:
   one job per worker is in flight, so this is the queue's pick-up latency; without, the jobs
   are submitted at once and the latency includes waiting behind other jobs;
 - the queue's share of the time per job: per worker, the gap between finishing one job and
-  starting the next (message hand-over, claim) over the whole time per job (gap + job).
+  starting the next (message hand-over, claim) over the whole time per job (gap + job); with
+  --paced, the latency over latency + job.
 """
 
 from __future__ import annotations
@@ -129,7 +130,11 @@ def main() -> int:
         print(f"jobs per second:               {args.jobs / elapsed:.2f}  ({elapsed:.1f} s, {len(failed)} not succeeded)")
         print(f"submit-to-running latency:     median {statistics.median(latency) * 1000:.0f} ms, "
               f"p95 {p95(latency) * 1000:.0f} ms")
-        if gaps:
+        if args.paced:  # each job found a free worker: the latency is the queue's whole share
+            jobs = [(r.finished_at - r.started_at).total_seconds() for r in runs]
+            print(f"queue's share of time per job: {sum(latency) / (sum(latency) + sum(jobs)) * 100:.1f} %  "
+                  f"(median job {statistics.median(jobs):.2f} s)")
+        elif gaps:
             print(f"hand-over gap between jobs:    median {statistics.median(gaps) * 1000:.0f} ms, "
                   f"p95 {p95(gaps) * 1000:.0f} ms")
             print(f"queue's share of time per job: {sum(gaps) / sum(per_job) * 100:.1f} %  "
