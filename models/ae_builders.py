@@ -17,7 +17,7 @@ def dense_decoder(shape: tuple[int, ...], hidden: list[int], activation: str = "
                   output_activation: str = "sigmoid", name: str = "decoder") -> keras.Sequential:
     return keras.Sequential(
         [keras.layers.Dense(units, activation=activation) for units in hidden]
-        + [keras.layers.Dense(int(np.prod(shape)), activation=output_activation), keras.layers.Reshape(shape)],
+        + [keras.layers.Dense(int(np.prod(shape)), activation=output_activation), keras.layers.Reshape(shape, dtype="float32")],
         name=name,
     )
 
@@ -29,7 +29,7 @@ def build_linear_ae(params: recipes.LinearAEParams, shape: tuple[int, ...]) -> k
         raise UserError(f"linear-ae: codings must be below the input size {size} (received codings={params.codings})")
     encoder = keras.Sequential([keras.Input(shape), keras.layers.Flatten(), keras.layers.Dense(params.codings)],
                                name="encoder")
-    decoder = keras.Sequential([keras.layers.Dense(size), keras.layers.Reshape(shape)], name="decoder")
+    decoder = keras.Sequential([keras.layers.Dense(size), keras.layers.Reshape(shape, dtype="float32")], name="decoder")
     return keras.Sequential([encoder, decoder], name="linear_ae")
 
 
@@ -115,7 +115,7 @@ def build_conv_ae(params: recipes.ConvAEParams, shape: tuple[int, ...]) -> keras
     decoder_layers += [
         keras.layers.Conv2DTranspose(channels, 3, strides=2, padding="same", activation="sigmoid"),
         keras.layers.Cropping2D((pad_h, pad_w)),
-        keras.layers.Reshape(shape),
+        keras.layers.Reshape(shape, dtype="float32"),
     ]
     decoder = keras.Sequential(decoder_layers, name="decoder")
     return keras.Sequential([encoder, decoder], name="conv_ae")
@@ -154,7 +154,7 @@ def build_recurrent_ae(params: recipes.RecurrentAEParams, shape: tuple[int, ...]
         keras.layers.RepeatVector(steps),
         keras.layers.LSTM(params.hidden, return_sequences=True),
         keras.layers.TimeDistributed(output),
-        keras.layers.Reshape(shape, name="as_sample"),
+        keras.layers.Reshape(shape, dtype="float32", name="as_sample"),
     ], name="decoder")
     if mean is not None:
         per_feature = np.clip(np.asarray(mean, dtype=np.float64).reshape(steps, features).mean(axis=0), 1e-3, 1 - 1e-3)

@@ -32,7 +32,7 @@ class PhaseCallback(JobCallback):
         if self.on_epoch is not None:
             self.on_epoch(epoch + 1)
 
-    def save_checkpoint(self, epochs_done: int) -> None:
+    def save_checkpoint(self, epochs_done: int, progress=None) -> None:
         pass
 
 

@@ -122,8 +122,8 @@ class GAN(keras.Model):
         config so older checkpoints load; the phases use `gan_loss`."""
         super().compile(optimizer=None, steps_per_execution=steps_per_execution, jit_compile=jit_compile, **kwargs)
         self._requested_jit_compile = jit_compile  # "auto" stays "auto" in a checkpoint moved to another machine
-        self.d_optimizer = keras.optimizers.get(d_optimizer)
-        self.g_optimizer = keras.optimizers.get(g_optimizer)
+        self.d_optimizer = _loss_scaled(keras.optimizers.get(d_optimizer))
+        self.g_optimizer = _loss_scaled(keras.optimizers.get(g_optimizer))
         if self.d_optimizer is self.g_optimizer:
             raise ValueError("the generator and the discriminator need an optimizer each. "
                              "Received: the same optimizer object for both")
@@ -200,7 +200,8 @@ class GAN(keras.Model):
             loss = stats["d_loss"]
             if self.discriminator.losses:
                 loss = loss + ops.sum(self.discriminator.losses)
-        self.d_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            scaled = self.d_optimizer.scale_loss(loss)  # mixed_float16: a LossScaleOptimizer scales
+        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         stats["d_loss"] = loss
         return stats
 
@@ -215,7 +216,8 @@ class GAN(keras.Model):
             loss = self.gan_loss.generator(self.critic, self.generate(self.noise(n), training=True))["g_loss"]
             if self.generator.losses:
                 loss = loss + ops.sum(self.generator.losses)
-        self.g_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            scaled = self.g_optimizer.scale_loss(loss)
+        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         if self.ema is not None:
             self.ema.update(self.ema_source(), n)
         return loss
@@ -276,6 +278,15 @@ def _layers(layer) -> Iterator:
     for sub in getattr(layer, "layers", ()):
         yield sub
         yield from _layers(sub)
+
+
+def _loss_scaled(optimizer):
+    """Under mixed_float16, the optimizer wrapped for dynamic loss scaling (as Keras does for
+    models with the built-in train_step)."""
+    if (keras.mixed_precision.global_policy().name == "mixed_float16"
+            and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)):
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
 
 
 def gan_optimizer(name: str, learning_rate: float, beta_1: float) -> keras.optimizers.Optimizer:

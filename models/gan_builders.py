@@ -20,7 +20,7 @@ def discriminator_head(params) -> list[keras.layers.Layer]:
     if params.minibatch_discrimination:
         head.append(MinibatchDiscrimination(params.mbd_kernels, params.mbd_kernel_dim, name="minibatch_discrimination"))
     head.append(keras.layers.Dense(1, activation="sigmoid" if getattr(params, "loss", "bce") == "bce" else None,
-                                   name="real"))
+                                   dtype="float32", name="real"))
     return head
 
 
@@ -38,7 +38,7 @@ def build_dense_gan(params: recipes.DenseGANParams, shape: tuple[int, ...], seed
             keras.layers.Dense(100, activation="selu"),
             keras.layers.Dense(150, activation="selu"),
             keras.layers.Dense(int(np.prod(shape)), activation="sigmoid"),
-            keras.layers.Reshape(shape),
+            keras.layers.Reshape(shape, dtype="float32"),
         ],
         name="generator",
     )
@@ -98,7 +98,7 @@ def build_dcgan(params: recipes.DCGANParams, shape: tuple[int, ...], seed: Optio
     if over_h or over_w:
         crop = ((over_h // 2, over_h - over_h // 2), (over_w // 2, over_w - over_w // 2))
         g_layers.append(keras.layers.Cropping2D(crop))
-    g_layers += [keras.layers.Rescaling(0.5, offset=0.5, name="to_unit_range"), keras.layers.Reshape(shape)]
+    g_layers += [keras.layers.Rescaling(0.5, offset=0.5, name="to_unit_range"), keras.layers.Reshape(shape, dtype="float32")]
     generator = keras.Sequential(g_layers, name="generator")
 
     d_layers = [keras.Input(shape), keras.layers.Reshape((height, width, channels)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -37,11 +38,16 @@ class ModeCollapseWatcher:
         return None
 
 
-class QualityMonitor(keras.callbacks.Callback):
-    """Every `every` epochs (and after the last): fcd, class_coverage, class_kl of images generated
-    from fixed noise, plus mode_collapse (0 or 1) and a warning event when a collapse begins."""
+EVAL_SHARE = 0.10  # default cadence: evaluation under this share of the run's wall time
 
-    def __init__(self, ctx, every: int, noise: np.ndarray, threshold: float,
+
+class QualityMonitor(keras.callbacks.Callback):
+    """After the last epoch, and every `every` epochs (or, with every=None, whenever the time spent
+    evaluating stays under EVAL_SHARE of the run's time so far, one more evaluation and the final
+    one included): fcd, class_coverage, class_kl of images generated from fixed noise, plus
+    mode_collapse (0 or 1) and a warning event when a collapse begins. Timed as eval_seconds."""
+
+    def __init__(self, ctx, every: Optional[int], noise: np.ndarray, threshold: float,
                  sample_fn: SampleFn = generate_images):
         super().__init__()
         self.ctx = ctx
@@ -49,15 +55,33 @@ class QualityMonitor(keras.callbacks.Callback):
         self.noise = noise
         self.sample_fn = sample_fn
         self.labelled = True  # until the dataset turns out to have no labels to score with
+        self.spent = 0.0  # seconds evaluating in this attempt
+        self.last_cost: Optional[float] = None
         self.watcher = ModeCollapseWatcher.from_history(threshold, ctx.history("class_coverage", "mode_collapse"))
 
     def due(self, done: int) -> bool:
-        return self.labelled and (done == self.ctx.spec.epochs or (self.every > 0 and done % self.every == 0))
+        if not self.labelled:
+            return False
+        if done == self.ctx.spec.epochs:
+            return True
+        if self.every is not None:
+            return self.every > 0 and done % self.every == 0
+        if self.last_cost is None:  # the first one tells what one costs
+            return True
+        # this one and the final one must fit in the share of the time so far
+        return self.spent + 2 * self.last_cost <= EVAL_SHARE * self.ctx.timings.elapsed()
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
         if getattr(self.model, "stop_training", False) or not self.due(done):
             return
+        start = time.perf_counter()
+        with self.ctx.timings.measure("eval"):
+            self._evaluate(done)
+        self.last_cost = time.perf_counter() - start
+        self.spent += self.last_cost
+
+    def _evaluate(self, done: int) -> None:
         scores = evaluate(self.ctx, self.sample_fn(self.model, self.noise))
         if not scores:  # no class labels: nothing to score with, say so once
             self.labelled = False
@@ -83,10 +107,13 @@ def save_epoch_curves(ctx, kind: str, rel: str, names: tuple[str, ...], title: s
     """Curves of metrics recorded at some epochs only (every eval_every), against their epochs."""
     from latentq import pictures
 
-    series = ctx.history_by_step(*names)
-    if not series:
-        return
-    steps = sorted({step for values in series.values() for step in values})
-    history = {name: [values.get(step, float("nan")) for step in steps] for name, values in series.items()}
-    pictures.save_curves(ctx.path(rel), history, title, steps=steps)
-    ctx.artifact(kind, rel)
+    def write() -> None:  # in the background, after the metric rows queued before it
+        series = ctx.history_by_step(*names)
+        if not series:
+            return
+        steps = sorted({step for values in series.values() for step in values})
+        history = {name: [values.get(step, float("nan")) for step in steps] for name, values in series.items()}
+        pictures.save_curves(ctx.path(rel), history, title, steps=steps)
+        ctx.artifact(kind, rel)
+
+    ctx.writer.submit(write)

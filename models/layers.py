@@ -137,7 +137,7 @@ class TiedAutoencoder(keras.Model):
             [keras.Input((self.units[-1],))]
             + [DenseTranspose(dense, activation=act, units=n, name=f"dense_transpose_{i}")
                for i, (dense, act, n) in enumerate(zip(denses[::-1], activations, sizes_out))]
-            + [keras.layers.Reshape(self.sample_shape)],
+            + [keras.layers.Reshape(self.sample_shape, dtype="float32")],
             name="decoder",
         )
         self.build((None, *self.sample_shape))

@@ -13,8 +13,10 @@ import numpy as np
 _configured = False
 
 
-def configure_backend(seed: int) -> None:
-    """GPU memory growth (one job per GPU shares nothing, but grows as it needs) and seeds."""
+def configure_backend(seed: int, precision: str = "float32") -> None:
+    """GPU memory growth (one job per GPU shares nothing, but grows as it needs), seeds, and the
+    job's dtype policy (set for every job: a worker process runs many, and the policy is global).
+    Under a mixed policy the builders keep their output layers float32 (dtype="float32")."""
     global _configured
     if not _configured and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
@@ -22,6 +24,7 @@ def configure_backend(seed: int) -> None:
         for gpu in tf.config.list_physical_devices("GPU"):
             tf.config.experimental.set_memory_growth(gpu, True)
         _configured = True
+    keras.mixed_precision.set_dtype_policy(precision)
     keras.utils.set_random_seed(seed)
 
 
@@ -54,20 +57,33 @@ def resume(ctx, load: bool = True) -> Resume:
 
 def fit(ctx, model: keras.Model, x, y, validation_data, initial_epoch: int = 0,
         epochs: Optional[int] = None, extra_callbacks: tuple = ()) -> float:
-    """model.fit with the job's callbacks; returns the wall time of the training loop alone.
-    Records train_seconds and samples_per_second, then stops here if asked to stop."""
+    """model.fit with the job's callbacks; returns the seconds of the training steps alone.
+    Adds to ctx.timings (latentq.worker.timings), waits for the checkpoint of the last epoch (or
+    of the stop) to be on disk, then stops here if asked to stop."""
+    from latentq.worker.callbacks import TimingCallback
+
     epochs = ctx.spec.epochs if epochs is None else epochs
     if initial_epoch >= epochs:
         return 0.0
-    callbacks = [*ctx.keras_callbacks(), *extra_callbacks]
+    timings = ctx.timings
+    callbacks = [TimingCallback(ctx), *ctx.keras_callbacks(), *extra_callbacks]
+    measured = timings.measured()
     start = time.perf_counter()
     model.fit(x, y, validation_data=validation_data, epochs=epochs, initial_epoch=initial_epoch,
               batch_size=ctx.spec.batch_size, shuffle=True, callbacks=callbacks, verbose=0)
-    seconds = time.perf_counter() - start
-    samples = len(x if not isinstance(x, (tuple, list)) else x[0]) * (epochs - initial_epoch)
-    ctx.record(0, train_seconds=seconds, samples_per_second=samples / max(seconds, 1e-9))
+    seconds = time.perf_counter() - start - (timings.measured() - measured)
+    timings.add("train", seconds)
+    ctx.flush()  # a stop's checkpoint complete before the run ends
     ctx.raise_if_stopped()
     return seconds
+
+
+def record_timings(ctx, samples: int) -> dict[str, float]:
+    """Flush the background writes, then record where the run's wall time went (step 0)."""
+    ctx.flush()
+    summary = ctx.timings.summary(samples)
+    ctx.record(0, **summary)
+    return summary
 
 
 def train(ctx, make: Callable[[], keras.Model], x, y, validation_data, *,
@@ -82,8 +98,12 @@ def train(ctx, make: Callable[[], keras.Model], x, y, validation_data, *,
     if model is None:
         model = make()
     ctx.record(0, params=count_params(model), **numbers(model))
+    ctx.timings.add("setup", ctx.timings.elapsed() - ctx.timings.measured())
     fit(ctx, model, x, y, validation_data, initial_epoch=resumed.epoch, extra_callbacks=tuple(callbacks(model)))
-    finish(model)
+    with ctx.timings.measure("finish"):
+        finish(model)
+    n = len(x if not isinstance(x, (tuple, list)) else x[0])
+    record_timings(ctx, n * max(ctx.spec.epochs - resumed.epoch, 0))
     return model
 
 

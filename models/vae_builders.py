@@ -29,7 +29,7 @@ def build_vae(params: recipes.VAEParams, shape: tuple[int, ...], seed: int = 0) 
     x = keras.layers.Dense(params.hidden2, activation="selu")(codings)
     x = keras.layers.Dense(params.hidden1, activation="selu")(x)
     x = keras.layers.Dense(int(np.prod(shape)), activation="sigmoid")(x)
-    decoder = keras.Model(codings, keras.layers.Reshape(shape)(x), name="decoder")
+    decoder = keras.Model(codings, keras.layers.Reshape(shape, dtype="float32")(x), name="decoder")
     return VAE(encoder, decoder, kl_weight=params.kl_weight, name="vae")
 
 
@@ -56,6 +56,6 @@ def build_conv_vae(params: recipes.ConvVAEParams, shape: tuple[int, ...], seed: 
     extra_h, extra_w = 4 * small_h - height, 4 * small_w - width
     if extra_h or extra_w:
         x = keras.layers.Cropping2D(((0, extra_h), (0, extra_w)))(x)
-    x = keras.layers.Reshape(shape)(x)
+    x = keras.layers.Reshape(shape, dtype="float32")(x)
     decoder = keras.Model(codings, x, name="decoder")
     return VAE(encoder, decoder, kl_weight=params.kl_weight, name="conv_vae")

@@ -17,6 +17,7 @@ import latentq.models  # noqa: F401  (registers the custom objects)
 from latentq import pictures
 from latentq.models import gan, gan_builders, gan_monitors, samples
 from latentq.recipes.gans import DCGANParams, DenseGANParams
+from latentq.worker.timings import Timings
 from tests.conftest import artifact_paths, cli
 
 GAN_METRICS = ("loss", "val_loss", "d_loss", "g_loss", "d_real_accuracy", "d_fake_accuracy")
@@ -145,7 +146,7 @@ def test_mode_collapse_watcher():
 def test_quality_monitor_records_collapse(monkeypatch):
     recorded, events = [], []
     ctx = SimpleNamespace(
-        spec=SimpleNamespace(epochs=5, seed=0),
+        spec=SimpleNamespace(epochs=5, seed=0), timings=Timings(0.0),
         history=lambda *names: {},
         record=lambda step, **values: recorded.append((step, values)),
         event=lambda level, message: events.append((level, message)),
@@ -165,6 +166,7 @@ def test_quality_monitor_records_collapse(monkeypatch):
 def test_quality_monitor_on_unlabelled_data_says_so_once(monkeypatch):
     recorded, events, calls = [], [], []
     ctx = SimpleNamespace(spec=SimpleNamespace(epochs=3, seed=0, dataset="npz:x.npz"), history=lambda *names: {},
+                          timings=Timings(0.0),
                           record=lambda step, **values: recorded.append(step),
                           event=lambda level, message: events.append((level, message)))
     monkeypatch.setattr(gan_monitors, "evaluate", lambda ctx, images: calls.append(1) or {})
@@ -213,7 +215,7 @@ def test_recipe_trains_and_records(train_digits, store, settings, recipe, params
     for m in store.metrics(status["id"]):
         history.setdefault(m.name, {})[m.step] = m.value
     assert set(history["d_loss"]) == set(history["g_loss"]) == set(history["val_loss"]) == {1, 2}
-    assert set(history["class_coverage"]) == {1, 2}  # eval_every=1
+    assert set(history["class_coverage"]) == {1, 2}  # the first epoch (its cost measured) and the last
     assert 0.0 <= metrics["class_coverage"] <= 1.0 and metrics["fcd"] >= 0.0
 
     grids = sorted(p.name for p in artifact_paths(status, "samples"))
@@ -264,7 +266,8 @@ def test_dcgan_generator_loads_in_a_fresh_process_and_generates(train_digits, se
 
 def test_sample_monitor_montage_survives_a_resume(tmp_path):
     saved = {}
-    ctx = SimpleNamespace(checkpoint_dir=tmp_path / "checkpoints",
+    ctx = SimpleNamespace(checkpoint_dir=tmp_path / "checkpoints", timings=Timings(0.0),
+                          writer=SimpleNamespace(submit=lambda job: job()),
                           save_grid=lambda kind, rel, images, cols: saved.__setitem__(rel, (kind, images.shape, cols)))
     noise = np.zeros((10, 2), "float32")
     sample = lambda model, noise: np.full((len(noise), 4, 4), 0.5, "float32")  # noqa: E731

@@ -1,13 +1,13 @@
-"""The Keras callback that connects a fit() loop to its run: metrics, progress, checkpoints, stop."""
+"""The Keras callbacks that connect a fit() loop to its run: metrics, progress, checkpoints, stop,
+and where the time goes."""
 
 from __future__ import annotations
 
 import time
+from typing import Optional
 
 import keras
 import numpy as np
-
-from latentq.files import atomic_write
 
 
 class JobCallback(keras.callbacks.Callback):
@@ -41,11 +41,62 @@ class JobCallback(keras.callbacks.Callback):
             return
         done = epoch + 1
         self.ctx.record(done, **{k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0})
-        self.save_checkpoint(done)
-        self.ctx.progress(done)
+        self.save_checkpoint(done, progress=done)
 
-    def save_checkpoint(self, epochs_done: int) -> None:
-        ctx = self.ctx
-        atomic_write(ctx.checkpoint_dir / "latest.keras", lambda tmp: self.model.save(tmp))
-        ctx.save_checkpoint_state({"epoch": epochs_done, "saved_at": time.time()})
+    def save_checkpoint(self, epochs_done: int, progress: Optional[int] = None) -> None:
+        """A snapshot now, written in the background (RunContext.checkpoint)."""
+        self.ctx.checkpoint(self.model, epochs_done, progress=progress)
         self._last_checkpoint = time.monotonic()
+
+
+class TimingCallback(keras.callbacks.Callback):
+    """First of a fit's callbacks: times Keras's validation passes (validation_seconds) and the
+    first compiled call's extra time over the calls after it in the same epoch, and the first
+    validation pass's over the later ones (compile_seconds: tracing, XLA). The steps themselves
+    are fit's time minus all measured parts (training.fit)."""
+
+    def __init__(self, ctx):
+        super().__init__()
+        self.timings = ctx.timings
+        self._test_start = 0.0
+        self._gaps: list[float] = []  # first epoch: time between call starts, minus measured parts
+        self._last: Optional[tuple[float, float]] = None
+        self._first_epoch = True
+        self._validations: list[float] = []
+
+    def on_test_begin(self, logs=None):
+        self._test_start = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        seconds = time.perf_counter() - self._test_start
+        self._validations.append(seconds)
+        if len(self._validations) == 2:  # the first pass traced (and XLA-compiled) the test step
+            extra = max(self._validations[0] - seconds, 0.0)
+            self.timings.add("validation", seconds + self._validations[0] - extra)
+            self.timings.add("compile", extra)
+        elif len(self._validations) > 2:
+            self.timings.add("validation", seconds)
+
+    def on_train_end(self, logs=None):
+        if len(self._validations) == 1:  # one pass only: it cannot be told apart
+            self.timings.add("validation", self._validations[0])
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._first_epoch:
+            now = (time.perf_counter(), self.timings.measured())
+            if self._last is not None:
+                self._gaps.append((now[0] - self._last[0]) - (now[1] - self._last[1]))
+            self._last = now
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._first_epoch:
+            self._first_epoch = False
+            self.timings.add("compile", first_call_extra(self._gaps))
+
+
+def first_call_extra(gaps: list[float]) -> float:
+    """How much longer the first compiled call took than the typical one after it in its epoch;
+    0 when the epoch has too few calls to tell (one call per epoch: steps_per_execution)."""
+    if len(gaps) < 2:
+        return 0.0
+    return max(gaps[0] - float(np.median(gaps[1:])), 0.0)

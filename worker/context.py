@@ -18,6 +18,8 @@ from latentq.db.store import Store
 from latentq.files import atomic_write, atomic_write_json, inside
 from latentq.spec import GenerateOptions, JobSpec, check_generate_parent
 from latentq.worker.tensorboard import EventWriter, read_png
+from latentq.worker.timings import Timings
+from latentq.worker.writer import BackgroundWriter
 
 
 class StopRun(Exception):
@@ -62,6 +64,10 @@ class RunContext:
         self.run_dir = run_dir
         self.signals = signals
         self.started = time.monotonic()
+        self.timings = Timings(time.perf_counter())
+        # Metric rows, TensorBoard events, pictures and checkpoint files are written off the
+        # training thread, in order; reading the history waits for what is queued.
+        self.writer = BackgroundWriter(f"latentq-writer-{run_id}")
         self.max_seconds = max_seconds
         self._dataset: Optional[datasets.Dataset] = None
         self.events_writer = EventWriter(run_dir / "tensorboard")
@@ -93,8 +99,17 @@ class RunContext:
 
     def record(self, step: int, **values: float) -> None:
         clean = {k: float(v) for k, v in values.items() if v is not None and np.isfinite(float(v))}
-        self.store.record_metrics(self.run_id, step, clean)
-        self.events_writer.scalars(step, clean)
+
+        def write() -> None:
+            self.store.record_metrics(self.run_id, step, clean)
+            self.events_writer.scalars(step, clean)
+
+        self.writer.submit(write)
+
+    def flush(self) -> None:
+        """Wait for every queued write (metrics, pictures, checkpoint); raise the first failure."""
+        with self.timings.measure("checkpoint"):
+            self.writer.flush()
 
     def progress(self, epoch: int) -> None:
         self.store.set_progress(self.run_id, self.owner, epoch)
@@ -104,6 +119,7 @@ class RunContext:
 
     def history(self, *names: str) -> dict[str, list[float]]:
         """Per-epoch values of the named metrics, from the store (resumed attempts included)."""
+        self._flush_if_not_writer()
         series: dict[str, list[float]] = {name: [] for name in names}
         for metric in self.store.metrics(self.run_id):
             if metric.name in series and metric.step > 0:
@@ -112,11 +128,16 @@ class RunContext:
 
     def history_by_step(self, *names: str) -> dict[str, dict[int, float]]:
         """{name: {step: value}} of the named metrics recorded at some epochs only (every K epochs)."""
+        self._flush_if_not_writer()
         series: dict[str, dict[int, float]] = {}
         for metric in self.store.metrics(self.run_id):
             if metric.name in names and metric.step > 0:
                 series.setdefault(metric.name, {})[metric.step] = metric.value
         return series
+
+    def _flush_if_not_writer(self) -> None:
+        if threading.current_thread().name != self.writer._name:
+            self.writer.flush()
 
     def mark_resumed(self, epoch: int) -> None:
         """This attempt continues from the checkpoint after `epoch`."""
@@ -153,6 +174,24 @@ class RunContext:
         atomic_write_json(self.checkpoint_dir / "state.json", state)
         self.store.record_checkpoint(self.run_id, self.owner, int(state["epoch"]))
 
+    def checkpoint(self, model, epochs_done: int, progress: Optional[int] = None) -> None:
+        """Checkpoint `model` after `epochs_done` epochs: its state is copied now (training thread),
+        checkpoints/latest.keras then state.json are written in the background, and the run's
+        progress moves to `progress` only once both are on disk (what a kill -9 resumes from)."""
+        from latentq.worker import snapshot
+
+        with self.timings.measure("checkpoint"):
+            taken = snapshot.take(model)
+        saved_at = time.time()
+
+        def write() -> None:
+            atomic_write(self.checkpoint_dir / "latest.keras", taken.write)
+            self.save_checkpoint_state({"epoch": epochs_done, "saved_at": saved_at})
+            if progress is not None:
+                self.progress(progress)
+
+        self.writer.submit_checkpoint(write)
+
     # ---- artifacts -----------------------------------------------------------------------
 
     def path(self, rel: str) -> Path:
@@ -164,31 +203,48 @@ class RunContext:
         return self.run_dir / rel
 
     def save_grid(self, kind: str, rel: str, images: np.ndarray, cols: int) -> Path:
-        pictures.save_grid(self.path(rel), images, cols)
-        self.events_writer.image(rel, kind, read_png(self.path(rel)))
-        return self.artifact(kind, rel)
+        """Drawn and written in the background (the images are the caller's to give away)."""
+        def write() -> None:
+            pictures.save_grid(self.path(rel), images, cols)
+            self.events_writer.image(rel, kind, read_png(self.path(rel)))
+            self.artifact(kind, rel)
+
+        self.writer.submit(write)
+        return self.path(rel)
 
     def save_rows(self, kind: str, rel: str, rows: list[np.ndarray]) -> Path:
-        pictures.save_rows(self.path(rel), rows)
-        self.events_writer.image(rel, kind, read_png(self.path(rel)))
-        return self.artifact(kind, rel)
+        def write() -> None:
+            pictures.save_rows(self.path(rel), rows)
+            self.events_writer.image(rel, kind, read_png(self.path(rel)))
+            self.artifact(kind, rel)
+
+        self.writer.submit(write)
+        return self.path(rel)
 
     def close(self) -> None:
-        self.events_writer.close()
+        try:
+            self.writer.close()
+        finally:
+            self.events_writer.close()
 
-    def save_curves(self, kind: str, rel: str, names: tuple[str, ...], title: str) -> Optional[Path]:
-        history = self.history(*names)
-        if not history:
-            return None
-        pictures.save_curves(self.path(rel), history, title)
-        return self.artifact(kind, rel)
+    def save_curves(self, kind: str, rel: str, names: tuple[str, ...], title: str) -> Path:
+        """Drawn in the background from the metrics recorded so far (when there are any)."""
+        def write() -> None:
+            history = self.history(*names)
+            if history:
+                pictures.save_curves(self.path(rel), history, title)
+                self.artifact(kind, rel)
+
+        self.writer.submit(write)
+        return self.path(rel)
 
     def save_scatter(self, kind: str, rel: str, points: np.ndarray, labels: Optional[np.ndarray], title: str) -> Path:
         pictures.save_scatter(self.path(rel), points, labels, title)
         return self.artifact(kind, rel)
 
     def save_model(self, model, rel: str = "model.keras", kind: str = "model") -> Path:
-        atomic_write(self.path(rel), lambda tmp: model.save(tmp))
+        with self.timings.measure("checkpoint"):
+            atomic_write(self.path(rel), lambda tmp: model.save(tmp))
         return self.artifact(kind, rel)
 
     def keras_callbacks(self) -> list:

@@ -26,12 +26,15 @@ _loaded = False
 class RecipeParams(BaseModel):
     """Base of every recipe's parameter model: unknown keys are refused.
 
-    The two job-control parameters here apply to every recipe."""
+    The job-control parameters here apply to every recipe."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     checkpoint_minutes: float = Field(10.0, gt=0, le=360, description="checkpoint within an epoch this often")
     max_minutes: Optional[float] = Field(None, gt=0, le=525600, description="fail the run after this long")
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = Field(
+        "float32", description="dtype policy: mixed_* compute in 16 bits, keep weights and outputs float32 "
+                               "(mixed_float16 with loss scaling; for GPUs, mixed_bfloat16 also TPUs / recent CPUs)")
 
 
 class Family(str, Enum):

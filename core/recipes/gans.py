@@ -16,8 +16,10 @@ Loss = Literal["bce", "nonsaturating", "wgan-gp", "hinge"]
 class GANRunParams(RecipeParams):
     """How every GAN run is watched and stepped, whatever its networks."""
 
-    eval_every: int = Field(1, ge=0, le=100_000,
-                            description="fcd / class_coverage / class_kl every K epochs (0: after the last only)")
+    eval_every: Optional[int] = Field(None, ge=0, le=100_000,
+                                      description="fcd / class_coverage / class_kl every K epochs (0: after the "
+                                                  "last only; default: as often as keeps them under 10% of the "
+                                                  "run's time, the last epoch always)")
     eval_samples: int = Field(1000, ge=10, le=100_000, description="generated images per evaluation")
     collapse_threshold: float = Field(0.7, ge=0, le=1,
                                       description="mode-collapse alarm when class_coverage falls below this after "

@@ -1,0 +1,108 @@
+"""One background thread per run that does the run's slow writes (checkpoint files, pictures,
+metric rows, TensorBoard events), so the training thread only trains.
+
+Jobs run in the order they were submitted, except checkpoints: a new checkpoint replaces one
+still waiting (the newest snapshot is the one worth writing), so the training thread never
+waits for an old write. The first failure of a job is raised on the training thread at its
+next submit or flush (a full disk fails the run as before)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from typing import Callable, Optional
+
+log = logging.getLogger("latentq.writer")
+
+Job = Callable[[], None]
+
+
+class BackgroundWriter:
+    def __init__(self, name: str = "latentq-writer"):
+        self._name = name
+        self._jobs: deque[Job] = deque()
+        self._checkpoint: Optional[Job] = None  # the newest checkpoint still to write
+        self._cond = threading.Condition()
+        self._busy = False
+        self._error: Optional[BaseException] = None
+        self._raised = False
+        self._thread: Optional[threading.Thread] = None
+        self._closed = False
+        self.busy_seconds = 0.0  # time spent writing, off the training thread
+
+    # ---- the training thread's side ---------------------------------------------------------
+
+    def submit(self, job: Job) -> None:
+        self._raise_error()
+        with self._cond:
+            self._start()
+            self._jobs.append(job)
+            self._cond.notify_all()
+
+    def submit_checkpoint(self, job: Job) -> None:
+        """Write this checkpoint after the jobs already queued; a checkpoint still waiting is dropped."""
+        self._raise_error()
+        with self._cond:
+            self._start()
+            if self._checkpoint is None:
+                self._jobs.append(self._write_checkpoint)
+            self._checkpoint = job
+            self._cond.notify_all()
+
+    def flush(self) -> None:
+        """Wait until everything submitted so far is written; raise the first failure."""
+        with self._cond:
+            while self._thread is not None and (self._jobs or self._busy):
+                self._cond.wait(0.5)
+        self._raise_error()
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            with self._cond:
+                self._closed = True
+                self._cond.notify_all()
+
+    # ---- the writer thread ------------------------------------------------------------------
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+            self._thread.start()
+
+    def _write_checkpoint(self) -> None:
+        with self._cond:
+            job, self._checkpoint = self._checkpoint, None
+        if job is not None:
+            job()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._jobs and not self._closed:
+                    self._cond.wait()
+                if not self._jobs:
+                    return
+                job = self._jobs.popleft()
+                self._busy = True
+            start = time.perf_counter()
+            try:
+                if self._error is None:  # after a failure, drop the rest: the run is failing
+                    job()
+            except BaseException as exc:  # noqa: BLE001  raised on the training thread
+                log.warning("background write failed: %s", exc)
+                self._error = exc
+            finally:
+                self.busy_seconds += time.perf_counter() - start
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _raise_error(self) -> None:
+        """The first failure, once (later jobs were dropped: the run is failing)."""
+        if self._error is not None and not self._raised:
+            self._raised = True
+            raise self._error
