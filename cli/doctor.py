@@ -127,9 +127,10 @@ def check_workers(settings, queues: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 def doctor(queues: tuple[str, ...], as_json: bool) -> None:
     """Check the broker, database, artifact folder, TensorFlow and GPUs, and live workers."""
-    from latentq.cli import main, render
+    from latentq.cli import render
+    from latentq.settings import load_settings
 
-    settings = main._settings()
+    settings = load_settings(check_home=False)  # an unusable home is a finding here, not an error
     broker = check_broker(settings)
     checks = [broker, check_database(settings), check_artifacts(settings), check_tensorflow()]
     if broker["ok"]:

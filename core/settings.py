@@ -40,9 +40,11 @@ SECRET_KEY = re.compile(r"pass|pwd|secret|token|auth|key", re.IGNORECASE)
 BROKER_TIMEOUT_SECONDS = 5.0
 
 
-def load_settings() -> Settings:
-    """The settings from the environment; a bad value is one UserError line naming its variable."""
-    home = _home(os.environ.get("LATENTQ_HOME") or str(Path.home() / ".latentq"))
+def load_settings(check_home: bool = True) -> Settings:
+    """The settings from the environment; a bad value is one UserError line naming its variable.
+    check_home=False leaves LATENTQ_HOME as given (`latentq doctor` reports on it itself)."""
+    raw_home = os.environ.get("LATENTQ_HOME") or str(Path.home() / ".latentq")
+    home = _home(raw_home) if check_home else Path(raw_home).expanduser().absolute()
     db_url = os.environ.get("LATENTQ_DB_URL") or f"sqlite:///{home / 'latentq.db'}"
     broker_url = os.environ.get("LATENTQ_BROKER_URL") or "redis://localhost:6379/0"
     check_url("LATENTQ_DB_URL", db_url, DB_SCHEMES)

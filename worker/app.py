@@ -47,7 +47,7 @@ def make_app(settings: Settings, sending: bool = False) -> Celery:
 
 
 # The app `celery -A latentq.worker.app worker` runs, configured from the worker's environment.
-app = make_app(load_settings())
+app = make_app(load_settings(check_home=False))
 
 
 _producer = lru_cache(maxsize=8)(make_app)
@@ -55,7 +55,7 @@ _producer = lru_cache(maxsize=8)(make_app)
 
 def producer_app() -> Celery:
     """An app for sending, bound to the settings of *now* (not of import time)."""
-    return _producer(load_settings(), sending=True)
+    return _producer(load_settings(check_home=False), sending=True)
 
 
 def redis_priority(priority: int) -> int:
@@ -74,7 +74,7 @@ def enqueue(run_id: str, queue: str, priority: int, recipe: Optional[str] = None
         producer_app().send_task("latentq.run_job", kwargs={"run_id": run_id, "recipe": recipe}, queue=queue,
                                  priority=redis_priority(priority), retry=False)
     except Exception as exc:  # kombu's connection errors vary by transport
-        raise Unavailable(f"cannot reach the broker {mask_url(load_settings().broker_url)}: {exc}") from None
+        raise Unavailable(f"cannot reach the broker {mask_url(load_settings(check_home=False).broker_url)}: {exc}") from None
 
 
 def ping_broker(timeout: float = 3.0) -> None:
@@ -82,7 +82,7 @@ def ping_broker(timeout: float = 3.0) -> None:
     from latentq.errors import Unavailable
     from latentq.settings import mask_url
 
-    url = load_settings().broker_url
+    url = load_settings(check_home=False).broker_url
     try:
         with producer_app().connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout)
