@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Callable, Optional
@@ -124,11 +125,12 @@ def queued_run_ids(broker_url: str, queues: set[str]) -> Optional[set[str]]:
                     continue
                 for raw in client.lrange(key, 0, -1):
                     try:
-                        message = json.loads(raw)
-                        args = message.get("headers", {}).get("argsrepr", "")
+                        headers = json.loads(raw).get("headers", {})
                     except (ValueError, AttributeError):
                         continue
-                    found.update(part.strip(" '\"") for part in args.strip("[]()").split(","))
+                    # The run id travels as a keyword (kwargsrepr) or, in older messages, positionally.
+                    shown = f"{headers.get('argsrepr', '')} {headers.get('kwargsrepr', '')}"
+                    found.update(re.findall(r"'([^']*)'", shown))
         return found
     except redis.RedisError as exc:
         raise Unavailable(f"cannot reach the broker {mask_url(broker_url)}: {exc}") from None
