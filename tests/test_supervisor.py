@@ -141,4 +141,4 @@ def test_topology_redis_postgresql_a_two_gpu_supervisor_and_ten_jobs(supervisor,
     assert sorted(w["name"].split("@")[0] for w in listed["workers"]) == ["latentq-gpu0", "latentq-gpu1"]
     # a job counts as done once its training process has exited, a moment after its run's row ends
     wait_for(lambda: sum(w["jobs_done"] for w in json.loads(cli("workers", "--json").stdout)["workers"]) == 10,
-             timeout=120, what="both workers to count ten jobs done")
+             timeout=300, what="both workers to count ten jobs done")

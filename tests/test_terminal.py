@@ -98,6 +98,9 @@ class FakeStore:
     def status(self, run_id):
         return dict(state)
 
+    def mark_local(self, run_id, host, pid):  # the embedded run's owner (not needed here)
+        pass
+
 job.execute_run = fake_execute_run
 main._foreground("abc", None, FakeStore(), quiet=False)
 """
