@@ -142,14 +142,16 @@ def submit(recipe: str, as_json: bool, queue: str, priority: int, wait: bool, ma
     _after_submit(status, as_json, wait, settings)
 
 
-def _enqueue_new(spec, settings, max_attempts: Optional[int] = None) -> dict[str, Any]:
-    """Broker first, then the row, then the message; a refused message removes the row."""
+def _enqueue_new(spec, settings, max_attempts: Optional[int] = None, group: Optional[str] = None) -> dict[str, Any]:
+    """Broker first, then the row, then the message; a refused message removes the row.
+    The status object's "created" says whether this call made the run (an idempotency key may
+    name an existing one, whose lost message is then sent again)."""
     from latentq.worker.app import enqueue, ping_broker
 
     ping_broker()
     store = _store(settings)
     run_id, created = store.create_run(spec.model_dump(mode="json"),
-                                       max_attempts=max_attempts or settings.max_attempts)
+                                       max_attempts=max_attempts or settings.max_attempts, group=group)
     if created:
         try:
             enqueue(run_id, spec.queue, spec.priority, recipe=spec.recipe)
@@ -158,15 +160,16 @@ def _enqueue_new(spec, settings, max_attempts: Optional[int] = None) -> dict[str
             raise
         store.mark_sent(run_id)
     else:
-        if not spec.generate:
+        if not spec.generate and group is None:
             render.info(f"idempotency key {spec.idempotency_key!r} already names run {run_id}")
         recovery.resend_if_lost(store, run_id, settings)
-    return store.status(run_id)
+    return {**store.status(run_id), "created": created}
 
 
 def _after_submit(status: dict[str, Any], as_json: bool, wait: bool, settings) -> None:
     from latentq.cli.workers import say_consumers
 
+    status.pop("created", None)
     say_consumers(status, wait)
     if not wait:
         render.out(as_json, status, lambda: click.echo(f"run {status['id']} queued on {status['queue']}"))

@@ -247,7 +247,7 @@ def run_sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], grou
     from latentq.cli import main, render
     from latentq.data_checks import check_job
     from latentq.spec import NAME_PATTERN, build_spec, parse_sets
-    from latentq.worker.app import enqueue, ping_broker
+    from latentq.worker.app import ping_broker
 
     axes = parse_grid(grids)
     base_params = parse_sets(opts["sets"])
@@ -284,17 +284,10 @@ def run_sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], grou
     ping_broker()
     store = main._store(settings)
     ids, new = [], 0
-    for spec in specs:
-        run_id, created = store.create_run(spec.model_dump(mode="json"),
-                                           max_attempts=max_attempts or settings.max_attempts, group=group)
-        if created:
-            try:
-                enqueue(run_id, spec.queue, spec.priority, recipe=spec.recipe)
-            except Exception:
-                store.delete_run(run_id)
-                raise
-            new += 1
-        ids.append(run_id)
+    for spec in specs:  # the same path as `submit`: row, message, outbox stamp
+        status = main._enqueue_new(spec, settings, max_attempts, group=group)
+        new += status["created"]
+        ids.append(status["id"])
     if not as_json:
         render.info(f"group {group}: {len(ids)} runs ({new} new, {len(ids) - new} already submitted)")
     statuses = [store.status(r) for r in ids]
