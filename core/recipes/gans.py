@@ -126,18 +126,18 @@ class EqualizedGANParams(GANRunParams):
     filters: int = Field(64, ge=1, le=1024,
                          description="filters of the 4x4 and 8x8 blocks, halved with each doubling after that "
                                      "(never below 8)")
+    # Measured on mnist-5k, 5 epochs (bench/generator_quality.py): non-saturating + lazy R1 beat
+    # ProGAN's WGAN-GP + drift (fcd 43.7 vs 49.1, class_coverage 0.8 vs 0.6, seed 0).
+    loss: Loss = Field("nonsaturating", description="adversarial loss: bce (on probabilities), nonsaturating, "
+                                                    "wgan-gp, hinge (on logits)")
+    r1_gamma: float = Field(1.0, ge=0, le=1000, description="R1 penalty weight on real images (0: off)")
+    r1_every: int = Field(4, ge=1, le=1000, description="lazy R1: apply it every K discriminator steps, scaled by K")
     ema: float = Field(10_000.0, ge=0, le=10_000_000,
                        description="generator EMA for samples, metrics and the saved generator: a half-life in "
                                    "images (>= 1), or a per-step decay (< 1); 0: off")
 
 
 class ProGANParams(EqualizedGANParams):
-    # Measured on mnist-5k, 5 epochs (bench/generator_quality.py): non-saturating + lazy R1 beat the
-    # paper's WGAN-GP + drift (fcd 43.7 vs 49.1, class_coverage 0.8 vs 0.6, seed 0).
-    loss: Loss = Field("nonsaturating", description="adversarial loss: bce (on probabilities), nonsaturating, "
-                                                    "wgan-gp, hinge (on logits)")
-    r1_gamma: float = Field(1.0, ge=0, le=1000, description="R1 penalty weight on real images (0: off)")
-    r1_every: int = Field(4, ge=1, le=1000, description="lazy R1: apply it every K discriminator steps, scaled by K")
     start_resolution: int = Field(4, ge=4, le=1024,
                                   description="resolution of the first stage, a power of two; the last is the "
                                               "image size padded to a power of two (28 -> 32)")
@@ -157,10 +157,6 @@ class ProGANParams(EqualizedGANParams):
 
 
 class StyleGANParams(EqualizedGANParams):
-    loss: Loss = Field("nonsaturating", description="adversarial loss: bce (on probabilities), nonsaturating, "
-                                                    "wgan-gp, hinge (on logits)")
-    r1_gamma: float = Field(1.0, ge=0, le=1000, description="R1 penalty weight on real images (0: off)")
-    r1_every: int = Field(4, ge=1, le=1000, description="lazy R1: apply it every K discriminator steps, scaled by K")
     # Measured (mnist-5k, 5 epochs, seed 0): EMA 10k fcd 38.1 / recall 0.25 vs raw 37.4 / 0.37: off.
     ema: float = Field(0.0, ge=0, le=10_000_000,
                        description="generator EMA for samples, metrics and the saved generator: a half-life in "
