@@ -3,6 +3,7 @@ SQLite and PostgreSQL stores."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -107,6 +108,20 @@ def artifact_paths(status: dict[str, Any], kind: str) -> list[Path]:
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session (dropped afterwards)."""
+    with _fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+def own_pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test alone: no run left queued or running by an
+    earlier test (which a worker's sweep or reaper would adopt)."""
+    with _fresh_pg_database() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _fresh_pg_database() -> Iterator[str]:
     try:
         import psycopg
         from sqlalchemy.engine import make_url

@@ -118,7 +118,8 @@ def test_supervisor_restarts_a_dead_worker_and_shuts_down_warm(supervisor):
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_topology_redis_postgresql_a_two_gpu_supervisor_and_ten_jobs(supervisor, pg_database, monkeypatch):
+def test_topology_redis_postgresql_a_two_gpu_supervisor_and_ten_jobs(supervisor, own_pg_database, monkeypatch):
+    pg_database = own_pg_database
     monkeypatch.setenv("LATENTQ_DB_URL", pg_database)
     sup = supervisor("0,1")
     sup.wait_ready(2)
@@ -142,5 +143,14 @@ def test_topology_redis_postgresql_a_two_gpu_supervisor_and_ten_jobs(supervisor,
     # a job counts as done once its training process has exited, a moment after its run's row ends
     # (a loaded machine may reap and re-run an attempt: each attempt is one job)
     attempts = sum(store.status(run_id)["attempts"] for run_id in ids)
-    wait_for(lambda: sum(w["jobs_done"] for w in json.loads(cli("workers", "--json").stdout)["workers"]) == attempts,
-             timeout=300, what=f"both workers to count {attempts} jobs done")
+    seen = {}
+
+    def counted() -> bool:
+        seen.update({w["name"]: w["jobs_done"] for w in json.loads(cli("workers", "--json").stdout)["workers"]})
+        return sum(seen.values()) == attempts
+
+    try:
+        wait_for(counted, timeout=300, what=f"both workers to count {attempts} jobs done")
+    except TimeoutError:
+        events = {run_id: [e.message for e in store.events(run_id)] for run_id in ids}
+        raise AssertionError(f"jobs done {seen}; attempts {attempts}; events {events}\n{sup.text()[-6000:]}")

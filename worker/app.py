@@ -111,7 +111,9 @@ def latentq_info(state, **_kwargs) -> dict:
 
 
 @signals.worker_ready.connect
-def _start_reaper(**_kwargs) -> None:
+def _on_ready(**_kwargs) -> None:
+    from latentq.worker.process import start_spare
     from latentq.worker.reaper import start_reaper_thread
 
     start_reaper_thread()
+    start_spare()

@@ -46,6 +46,8 @@ def execute_run(
     on_release(run_id) sends the message of a run that a warm shutdown hands back to the queue
     (the Celery task's); without it latentq.worker.requeue sends it through the broker."""
     settings = settings or load_settings()
+    from latentq.models import registry  # noqa: F401  (TensorFlow's import is not the run's time)
+
     owner = claim_run(run_id, settings, task_id)
     if owner is None:
         return open_store(settings).status(run_id)

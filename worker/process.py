@@ -16,7 +16,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from latentq.db.schema import RunStatus
 from latentq.files import inside
@@ -41,6 +41,7 @@ class WorkerState:
         self.started_at = time.time()
         self.jobs_done = 0
         self.children: dict[str, subprocess.Popen] = {}  # run id -> its training process
+        self.spare: Optional[subprocess.Popen] = None  # the next job's training process, warming up
 
     def info(self) -> dict[str, Any]:
         with self.lock:
@@ -53,14 +54,52 @@ class WorkerState:
             }
 
     def forward_shutdown(self) -> None:
-        """Warm shutdown: every training process checkpoints and hands its run back."""
+        """Warm shutdown: every training process checkpoints and hands its run back; the spare
+        (no run yet) just exits."""
         with self.lock:
-            for proc in self.children.values():
+            for proc in [*self.children.values(), *([self.spare] if self.spare else [])]:
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGTERM)
+            self.spare = None
 
 
 STATE = WorkerState()
+
+
+def _child_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+
+
+def start_spare() -> None:
+    """Start the next job's training process now: it imports Python's libraries, TensorFlow and
+    the model code (seconds) while the worker waits for a message, then waits for its run on
+    stdin. One fresh process per job still: a spare trains one run, and the next is started
+    when that run ends. Its output goes to the worker's log until it has a run."""
+    from latentq.worker.context import PROCESS_SHUTDOWN
+
+    with STATE.lock:
+        if PROCESS_SHUTDOWN.is_set() or (STATE.spare is not None and STATE.spare.poll() is None):
+            return
+        STATE.spare = subprocess.Popen([sys.executable, "-m", "latentq.worker.trainer", "--spare"],
+                                       stdin=subprocess.PIPE, env=_child_env())
+
+
+def _take_spare(run_id: str, owner: str, log_path: Path) -> Optional[subprocess.Popen]:
+    """Hand the run to the spare: None when there is none or it died (then a cold start)."""
+    with STATE.lock:
+        proc, STATE.spare = STATE.spare, None
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        try:
+            proc.stdin.write(f"{run_id} {owner} {log_path}\n".encode())
+            proc.stdin.close()
+            return proc
+        except OSError:
+            pass
+    log.warning("the spare training process exited with code %s before its run: starting one for run %s",
+                proc.poll(), run_id)
+    return None
 
 
 def _stamp() -> str:
@@ -77,13 +116,13 @@ def train_in_child(run_id: str, owner: str, settings: Settings) -> dict[str, Any
     run = store.get(run_id)
     path = run_log_path(settings, run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
     with open(path, "ab") as out:
         out.write(f"==== attempt {run.attempts} of run {run_id} ({run.recipe}) on worker {worker_name()} "
                   f"at {_stamp()} ====\n".encode())
         out.flush()
-        proc = subprocess.Popen([sys.executable, "-m", "latentq.worker.trainer", run_id, owner],
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = _take_spare(run_id, owner, path) or subprocess.Popen(
+            [sys.executable, "-m", "latentq.worker.trainer", run_id, owner],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=_child_env())
     store.add_artifact(run_id, "log", LOG_NAME)
     with STATE.lock:
         STATE.children[run_id] = proc
@@ -101,6 +140,7 @@ def train_in_child(run_id: str, owner: str, settings: Settings) -> dict[str, Any
         with STATE.lock:
             STATE.children.pop(run_id, None)
             STATE.jobs_done += 1
+        start_spare()
     if code != 0:
         _after_death(store, run_id, owner, code, path, settings)
     return store.status(run_id)

@@ -65,12 +65,12 @@ class AdversarialParams(GANRunParams):
 
 
 class DenseGANParams(AdversarialParams):
-    # A tiny network: per-call overhead, not arithmetic, bounds its speed; XLA and 32 steps per
-    # call roughly double it on a CPU (bench/gan_loop.py).
+    # A tiny network: per-call overhead, not arithmetic, bounds its speed; 32 steps per call make
+    # the most of it. XLA stays "auto" (off on a CPU): measured end to end (15 epochs of mnist-5k,
+    # bench/gan_vs_notes.py) it made the steps no faster and cost about 5 s of compilation.
     steps_per_execution: int = Field(32, ge=1, le=10_000,
                                      description="train steps (batches) per call of the compiled function: fewer "
                                                  "Python round trips; stop and checkpoint checks every N batches")
-    jit_compile: Literal["auto", "on", "off"] = Field("on", description="XLA compilation (auto: on GPUs only)")
 
 
 class DCGANParams(AdversarialParams):
