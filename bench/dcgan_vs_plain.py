@@ -24,7 +24,7 @@ def main() -> None:
         keras_io.append(result["samples_per_second"])
         _, result = plain("plain_gan_notes.py", args.epochs, args.batch_size, "--dcgan", "--filters", args.filters)
         notes.append(result["samples_per_second"])
-        _, m = latentq_run("dcgan", args.epochs, args.batch_size, [f"filters={args.filters}"])
+        _, m = latentq_run("dcgan", args.epochs, args.batch_size, [f"filters={args.filters}", "codings=30"])
         runs.append(m)
         print(f"round {i}: keras-io {keras_io[-1]:.0f}/s, notes {notes[-1]:.0f}/s, latentq "
               f"{m['end_to_end_samples_per_second']:.0f}/s end to end ({m['samples_per_second']:.0f}/s steps): "

@@ -151,4 +151,9 @@ def check_generate_parent(store, parent_id: str, options: GenerateOptions) -> Jo
             can = ", ".join(f"{c} ({_FLAGS[c]})" for c in sorted(info.can)) or "nothing"
             raise UserError(f"run {parent_id} is a {info.name} run (family {info.family}), which cannot {need} "
                             f"({_FLAGS[need]}); it can: {can}")
+    if options.crossover is not None:
+        layers = store.latest_metrics(parent_id).get("style_layers")  # recorded by a StyleGAN run at its end
+        if layers is not None and not 1 <= options.crossover < layers:
+            raise UserError(f"--crossover {options.crossover}: run {parent_id}'s generator has {int(layers)} style "
+                            f"layers; allowed: 1 to {int(layers) - 1}")
     return parent

@@ -12,30 +12,51 @@ import numpy as np
 from latentq.models.samples import SampleFn, generate_images
 
 
+RECALL_FLOOR = 0.1  # recall must have reached this before its fall can mean a collapse
+
+
 @dataclass
 class ModeCollapseWatcher:
-    """The notes' mode collapse made visible: class_coverage falling below `threshold` after
-    having been above it (a class or two of sampling noise around the threshold is not a
-    collapse). `update` returns a warning when a collapse begins."""
+    """The notes' mode collapse made visible, from either of two signals:
+
+    - class_coverage falling below `threshold` after having been above it (a class or two of
+      sampling noise around the threshold is not a collapse);
+    - recall (the share of real images the samples' manifold covers) falling below
+      `recall_drop` x its best so far, once that best reached RECALL_FLOOR: a collapsing
+      generator keeps its precision and loses its recall, often before a class disappears.
+
+    `update` returns a warning when a collapse begins."""
 
     threshold: float
+    recall_drop: float = 0.5
     best: float = 0.0
+    best_recall: float = 0.0
     collapsed: bool = False
 
     @classmethod
     def from_history(cls, threshold: float, history: dict[str, list[float]]) -> "ModeCollapseWatcher":
         coverage = history.get("class_coverage", [])
         flags = history.get("mode_collapse", [])
-        return cls(threshold, best=max(coverage, default=0.0), collapsed=bool(flags and flags[-1] >= 0.5))
+        return cls(threshold, best=max(coverage, default=0.0), best_recall=max(history.get("recall", []), default=0.0),
+                   collapsed=bool(flags and flags[-1] >= 0.5))
 
-    def update(self, epoch: int, coverage: float) -> Optional[str]:
+    def update(self, epoch: int, coverage: float, recall: Optional[float] = None) -> Optional[str]:
         was = self.collapsed
-        self.collapsed = self.best > self.threshold + 1e-9 and coverage < self.threshold - 1e-9
-        best, self.best = self.best, max(self.best, coverage)
-        if self.collapsed and not was:
+        by_coverage = self.best > self.threshold + 1e-9 and coverage < self.threshold - 1e-9
+        by_recall = (recall is not None and self.best_recall >= RECALL_FLOOR
+                     and recall < self.recall_drop * self.best_recall - 1e-9)
+        self.collapsed = by_coverage or by_recall
+        best, best_recall = self.best, self.best_recall
+        self.best = max(self.best, coverage)
+        if recall is not None:
+            self.best_recall = max(self.best_recall, recall)
+        if not self.collapsed or was:
+            return None
+        if by_coverage:
             return (f"mode collapse at epoch {epoch}: class_coverage fell to {coverage:.3f}, below "
                     f"collapse_threshold={self.threshold:g}, after reaching {best:.3f}")
-        return None
+        return (f"mode collapse at epoch {epoch}: recall fell to {recall:.3f}, below {self.recall_drop:g} x its "
+                f"best {best_recall:.3f} (the samples cover less and less of the real images)")
 
 
 EVAL_SHARE = 0.10  # default cadence: evaluation under this share of the run's wall time
@@ -57,7 +78,8 @@ class QualityMonitor(keras.callbacks.Callback):
         self.labelled = True  # until the dataset turns out to have no labels to score with
         self.spent = 0.0  # seconds evaluating in this attempt
         self.last_cost: Optional[float] = None
-        self.watcher = ModeCollapseWatcher.from_history(threshold, ctx.history("class_coverage", "mode_collapse"))
+        self.watcher = ModeCollapseWatcher.from_history(threshold,
+                                                        ctx.history("class_coverage", "recall", "mode_collapse"))
 
     def due(self, done: int) -> bool:
         if not self.labelled:
@@ -90,7 +112,7 @@ class QualityMonitor(keras.callbacks.Callback):
             return
         self.ctx.record(done, **scores)
         if "class_coverage" in scores:
-            warning = self.watcher.update(done, scores["class_coverage"])
+            warning = self.watcher.update(done, scores["class_coverage"], scores.get("recall"))
             self.ctx.record(done, mode_collapse=float(self.watcher.collapsed))
             if warning:
                 self.ctx.event("warning", warning)

@@ -208,5 +208,6 @@ def build_stylegan(params: recipes.StyleGANParams, shape: tuple[int, ...], seed:
 @recipes.STYLEGAN.trainer
 def train_stylegan(ctx: RunContext, params: recipes.StyleGANParams) -> None:
     model = train_adversarial(ctx, build_stylegan)
+    ctx.record(0, style_layers=model.num_styles)  # what `generate --crossover` may ask, checked before queueing
     save_style_mixing(ctx, model)
 

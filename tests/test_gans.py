@@ -143,6 +143,19 @@ def test_mode_collapse_watcher():
     assert resumed.best == 0.9 and resumed.collapsed
 
 
+def test_mode_collapse_watcher_on_recall():
+    watcher = gan_monitors.ModeCollapseWatcher(threshold=0.5)
+    assert watcher.update(1, 0.9, recall=0.08) is None and watcher.update(2, 0.9, recall=0.03) is None  # never reached the floor
+    assert watcher.update(3, 0.9, recall=0.4) is None and watcher.update(4, 0.9, recall=0.25) is None  # above half its best
+    message = watcher.update(5, 0.9, recall=0.15)  # coverage unchanged: recall alone tells
+    assert watcher.collapsed and "recall fell to 0.150" in message and "0.400" in message
+    assert watcher.update(6, 0.9, recall=0.1) is None and watcher.collapsed
+    assert watcher.update(7, 0.9, recall=0.3) is None and not watcher.collapsed
+    resumed = gan_monitors.ModeCollapseWatcher.from_history(0.5, {"class_coverage": [0.9], "recall": [0.4, 0.1]})
+    assert resumed.best_recall == 0.4
+    assert resumed.update(3, 0.9, recall=0.1) is not None
+
+
 def test_quality_monitor_records_collapse(monkeypatch):
     recorded, events = [], []
     ctx = SimpleNamespace(

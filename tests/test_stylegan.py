@@ -181,3 +181,8 @@ def test_a_run_trains_with_style_mixing_records_and_generates(train, lq_home, qu
     assert pictures[0] == pictures[1]
     bad = cli("generate", status["id"], "--crossover", "2")
     assert bad.returncode == 2 and "--crossover applies to --style-mix only" in bad.stderr
+    layers = int(status["metrics"]["style_layers"])  # 8x8 digits: 4x4 and 8x8, two layers each
+    runs_before = len(store.list_runs(limit=1000))
+    too_far = cli("generate", status["id"], "--style-mix", "--crossover", str(layers), "--local")
+    assert too_far.returncode != 0 and f"has {layers} style layers; allowed: 1 to {layers - 1}" in too_far.stderr
+    assert "Traceback" not in too_far.stderr and len(store.list_runs(limit=1000)) == runs_before  # nothing created

@@ -100,6 +100,32 @@ def test_a_snapshot_written_later_holds_the_state_of_when_it_was_taken(tmp_path)
     assert not np.allclose(loaded.get_weights()[0], model.get_weights()[0])
 
 
+def test_later_snapshots_read_the_variables_the_first_walk_found_until_the_model_changes(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(4)])
+    model.compile(optimizer="adam", loss="mse")
+    x = np.random.default_rng(0).random((64, 4), dtype=np.float32)
+
+    def check(taken, name: str):
+        taken.write(tmp_path / name)
+        loaded = keras.models.load_model(tmp_path / name)
+        assert type(loaded.optimizer) is type(model.optimizer)
+        for saved, now in zip(loaded.get_weights() + [v.numpy() for v in loaded.optimizer.variables],
+                              model.get_weights() + [v.numpy() for v in model.optimizer.variables]):
+            np.testing.assert_array_equal(saved, now)
+
+    model.fit(x, x, epochs=1, batch_size=16, verbose=0)
+    check(snapshot.take(model), "walked.keras")
+    plan = snapshot._plans[id(model)]
+    model.fit(x, x, epochs=1, batch_size=16, verbose=0)
+    check(snapshot.take(model), "planned.keras")  # the same plan, fresh values
+    assert snapshot._plans[id(model)] is plan and int(model.optimizer.iterations.numpy()) == 8
+    model.compile(optimizer="sgd", loss="mse")  # other optimizer variables: walked again
+    model.fit(x, x, epochs=1, batch_size=16, verbose=0)
+    check(snapshot.take(model), "recompiled.keras")
+    assert snapshot._plans[id(model)] is not plan
+
+
 def test_default_evaluation_cadence_keeps_its_cost_near_a_tenth_of_the_time(monkeypatch):
     """Epochs of 1 s, evaluations of 0.5 s on a fake clock: evaluated at epoch 1 (to learn the
     cost), then only while the time spent stays under 10 %, and always after the last epoch."""
