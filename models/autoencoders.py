@@ -16,7 +16,8 @@ from latentq.models import training
 from latentq.models.ae_builders import (build_conv_ae, build_denoising_ae, build_linear_ae, build_recurrent_ae,
                                         build_sparse_ae, build_sparse_kl_ae, build_stacked_ae, build_tied_ae)
 from latentq.models.callbacks import ActivationCallback
-from latentq.models.codings import baseline_mse, encode, encoder_of, save_tsne, sparsity
+from latentq.models.codings import baseline_mse, encode, encoder_of, preload_tsne, save_tsne, sparsity
+from latentq.models.predict import batched
 from latentq.models.data_checks import require_images, require_unit_range
 from latentq.recipes import autoencoders as recipes
 
@@ -33,6 +34,7 @@ def train_autoencoder(ctx, build: Callable, loss: str = "binary_crossentropy",
     and numbers (`finish_autoencoder`). `callbacks(model)` may add Keras callbacks."""
     data = ctx.dataset()
     params = ctx.params
+    preload_tsne(ctx)
 
     def make() -> keras.Model:
         model = build(params, data.sample_shape)
@@ -53,7 +55,7 @@ def finish_autoencoder(ctx, model: keras.Model, *, curves: Sequence[str] = ("los
     data = ctx.dataset()
     ctx.save_model(model)
     val = data.x_val
-    recon = model.predict(val, batch_size=256, verbose=0)
+    recon = batched(lambda batch: model(batch, training=False), val, batch_size=256)
     ctx.record(ctx.spec.epochs, val_mse=float(np.mean((recon - val) ** 2)))
     ctx.record(0, baseline_mse=baseline_mse(data))
     if data.is_image:
@@ -76,7 +78,7 @@ def train_linear_ae(ctx: RunContext, params: recipes.LinearAEParams) -> None:
 
     x = data.x_train.reshape(len(data.x_train), -1)
     total = np.sum((x - x.mean(axis=0)) ** 2)
-    recon = model.predict(data.x_train, batch_size=256, verbose=0).reshape(len(x), -1)
+    recon = batched(lambda batch: model(batch, training=False), data.x_train, batch_size=256).reshape(len(x), -1)
     ae_explained = 1.0 - np.sum((x - recon) ** 2) / total
     pca = PCA(n_components=params.codings, random_state=ctx.spec.seed).fit(x)
     pca_explained = float(np.sum(pca.explained_variance_ratio_))
@@ -86,7 +88,7 @@ def train_linear_ae(ctx: RunContext, params: recipes.LinearAEParams) -> None:
         pca_explained_variance=pca_explained,
         explained_variance_vs_pca=ae_explained / pca_explained,
     )
-    codings = encoder_of(model).predict(data.x_val, batch_size=256, verbose=0)
+    codings = encode(encoder_of(model), data.x_val)
     if codings.shape[1] >= 2:
         title = "linear-ae codings" + (" (first 2 of %d)" % codings.shape[1] if codings.shape[1] > 2 else "")
         ctx.save_scatter("codings", "images/codings.png", codings[:, :2], data.y_val, title)
@@ -136,7 +138,7 @@ def train_denoising_ae(ctx: RunContext, params: recipes.DenoisingAEParams) -> No
     data = ctx.dataset()
     model = train_autoencoder(ctx, lambda p, shape: build_denoising_ae(p, shape, seed=ctx.spec.seed))
     noisy = _noisy(params, data.x_val, ctx.spec.seed + 1)
-    denoised = model.predict(noisy, batch_size=256, verbose=0)
+    denoised = batched(lambda batch: model(batch, training=False), noisy, batch_size=256)
     ctx.record(ctx.spec.epochs, val_mse_denoised=float(np.mean((denoised - data.x_val) ** 2)),
                noisy_mse=float(np.mean((noisy - data.x_val) ** 2)))
     n = min(RECONSTRUCTION_SAMPLES, len(noisy))

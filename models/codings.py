@@ -7,6 +7,8 @@ from typing import Optional
 import keras
 import numpy as np
 
+from latentq.models.predict import batched
+
 
 TSNE_POINTS = 500  # t-SNE of at most this many validation codings (about 1-2 s on one core)
 TSNE_ITERATIONS = 500
@@ -26,10 +28,11 @@ def encode(encoder: keras.Model, x: np.ndarray, batch_size: int = 256) -> np.nda
     have = tuple(x.shape[1:])
     if len(want) != len(have) or any(w is not None and w != h for w, h in zip(want, have)):
         x = x.reshape(len(x), *[-1 if w is None else w for w in want])
-    codings = encoder.predict(x, batch_size=batch_size, verbose=0)
-    if isinstance(codings, (list, tuple)):
-        codings = codings[0]
-    return np.asarray(codings).reshape(len(x), -1)
+    def first(batch):  # direct calls: `predict` builds a data pipeline and a function per call
+        out = encoder(batch, training=False)
+        return out[0] if isinstance(out, (list, tuple)) else out
+
+    return batched(first, x, batch_size).reshape(len(x), -1)
 
 
 def baseline_mse(data) -> float:
@@ -42,11 +45,31 @@ def sparsity(codings: np.ndarray) -> dict[str, float]:
             "active_fraction": float(np.mean(codings > ACTIVE_THRESHOLD))}
 
 
-def save_tsne(ctx, codings: np.ndarray, labels: Optional[np.ndarray], title: str):
-    """The notes' visualisation strategy: t-SNE of the codings to 2-D, coloured by label.
+def preload_tsne(ctx) -> None:
+    """Import what the t-SNE picture needs (scikit-learn's manifold module, matplotlib: about a
+    second) in the background while the run trains, not at its end."""
+    def load() -> None:
+        import sklearn.manifold  # noqa: F401
+
+        from latentq.pictures import _pyplot
+
+        _pyplot()
+
+    if ctx.dataset().y_val is not None:
+        ctx.writer.submit(load, part="picture")
+
+
+def save_tsne(ctx, codings: np.ndarray, labels: Optional[np.ndarray], title: str) -> None:
+    """The notes' visualisation strategy: t-SNE of the codings to 2-D, coloured by label, computed
+    and drawn in the background (the run's end waits for it, while its other final work goes on).
     At most TSNE_POINTS points; skipped without labels or with too few points."""
     if labels is None or len(codings) < 10:
-        return None
+        return
+    codings, labels = np.array(codings), np.array(labels)
+    ctx.writer.submit(lambda: _tsne_picture(ctx, codings, labels, title), part="picture")
+
+
+def _tsne_picture(ctx, codings: np.ndarray, labels: np.ndarray, title: str) -> None:
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
     from threadpoolctl import threadpool_limits
@@ -56,7 +79,7 @@ def save_tsne(ctx, codings: np.ndarray, labels: Optional[np.ndarray], title: str
     z = codings[pick].reshape(len(pick), -1).astype(np.float64)
     if not np.isfinite(z).all() or np.ptp(z, axis=0).max() == 0:
         ctx.event("warning", "t-SNE skipped: the codings are constant or not finite")
-        return None
+        return
     if z.shape[1] > TSNE_PCA_DIMS:
         z = PCA(TSNE_PCA_DIMS, random_state=ctx.spec.seed).fit_transform(z)
     perplexity = float(min(30.0, (len(z) - 1) / 3))
@@ -65,4 +88,4 @@ def save_tsne(ctx, codings: np.ndarray, labels: Optional[np.ndarray], title: str
     # One thread: OpenMP threads next to TensorFlow's on a busy machine are ~10x slower.
     with threadpool_limits(1):
         points = tsne.fit_transform(z)
-    return ctx.save_scatter("tsne", "images/tsne.png", points, labels[pick], title)
+    ctx.save_scatter("tsne", "images/tsne.png", points, labels[pick], title)

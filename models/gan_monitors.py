@@ -138,4 +138,4 @@ def save_epoch_curves(ctx, kind: str, rel: str, names: tuple[str, ...], title: s
         pictures.save_curves(ctx.path(rel), history, title, steps=steps)
         ctx.artifact(kind, rel)
 
-    ctx.writer.submit(write)
+    ctx.writer.submit(write, part="picture")

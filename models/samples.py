@@ -80,7 +80,7 @@ class SampleMonitor(keras.callbacks.Callback):
         epochs = sorted(self.rows)
         rows = np.stack([self.rows[e] for e in epochs])
         self.ctx.writer.submit(lambda: atomic_write(self.store_path, lambda tmp: np.savez(
-            tmp, epochs=np.array(epochs), rows=rows)))
+            tmp, epochs=np.array(epochs), rows=rows)), part="picture")
         shown = montage_epochs(epochs, self.max_rows)
         self.ctx.save_grid("montage", "images/evolution.png",
                            np.concatenate([self.rows[e] for e in shown]), cols=self.montage_cols)

@@ -107,9 +107,9 @@ class RunContext:
         self.writer.submit(write)
 
     def flush(self) -> None:
-        """Wait for every queued write (metrics, pictures, checkpoint); raise the first failure."""
-        with self.timings.measure("checkpoint"):
-            self.writer.flush()
+        """Wait for every queued write (metrics, pictures, checkpoint); raise the first failure.
+        The wait counts as the part being written meanwhile (checkpoint, picture, other)."""
+        self.timings.add_waits(self.writer.flush())
 
     def progress(self, epoch: int) -> None:
         self.store.set_progress(self.run_id, self.owner, epoch)
@@ -209,7 +209,7 @@ class RunContext:
             self.events_writer.image(rel, kind, read_png(self.path(rel)))
             self.artifact(kind, rel)
 
-        self.writer.submit(write)
+        self.writer.submit(write, part="picture")
         return self.path(rel)
 
     def save_rows(self, kind: str, rel: str, rows: list[np.ndarray]) -> Path:
@@ -218,7 +218,7 @@ class RunContext:
             self.events_writer.image(rel, kind, read_png(self.path(rel)))
             self.artifact(kind, rel)
 
-        self.writer.submit(write)
+        self.writer.submit(write, part="picture")
         return self.path(rel)
 
     def close(self) -> None:
@@ -235,7 +235,7 @@ class RunContext:
                 pictures.save_curves(self.path(rel), history, title)
                 self.artifact(kind, rel)
 
-        self.writer.submit(write)
+        self.writer.submit(write, part="picture")
         return self.path(rel)
 
     def save_scatter(self, kind: str, rel: str, points: np.ndarray, labels: Optional[np.ndarray], title: str) -> Path:

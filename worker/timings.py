@@ -7,11 +7,13 @@ Every second from the claim to the end of training falls into one part:
 - train_seconds: the training steps (fit minus everything below that happens inside it)
 - validation_seconds: Keras's validation pass after each epoch
 - eval_seconds: generation quality evaluation (fcd, class coverage)
-- picture_seconds: drawing sample grids and montages (the files are written in the background)
+- picture_seconds: generating the images of sample grids and montages, and waiting for the
+  background writer to finish drawing one (at the end of fit and of the run)
 - checkpoint_seconds: taking checkpoint snapshots, and waiting for the background writer to
-  finish (the last checkpoint, at the end of fit and of the run)
-- finish_seconds: the recipe's end-of-run work (model.keras, final predictions and metrics,
-  reconstructions, t-SNE, curves)
+  finish writing one (the last checkpoint, at the end of fit and of the run)
+- finish_seconds: the recipe's end-of-run work (model.keras, final predictions and metrics);
+  its pictures (reconstructions, t-SNE, curves) are drawn in the background, and the wait for
+  them at the run's end counts as picture_seconds
 - other_seconds: the rest (callbacks' bookkeeping, metric rows queued, reading the history)
 
 They add up to wall_seconds. A part measured inside another counts once, in the outer part.
@@ -48,6 +50,14 @@ class Timings:
             self._local.depth = depth
             if depth == 0:
                 self.add(part, time.perf_counter() - start)
+
+    def add_waits(self, waits: dict[str, float]) -> None:
+        """Seconds waited for the background writer, by what it was writing (checkpoint, picture;
+        the rest stays other_seconds); unless inside a measured block, which counts them."""
+        if getattr(self._local, "depth", 0) == 0:
+            for part, seconds in waits.items():
+                if part in self.seconds:
+                    self.add(part, seconds)
 
     def measured(self, *parts: str) -> float:
         return sum(self.seconds[p] for p in (parts or self.seconds))

@@ -17,12 +17,14 @@ from typing import Callable, Optional
 log = logging.getLogger("latentq.writer")
 
 Job = Callable[[], None]
+PARTS = ("checkpoint", "picture", "other")  # what a job writes, for where a wait for it is counted
 
 
 class BackgroundWriter:
     def __init__(self, name: str = "latentq-writer"):
         self._name = name
-        self._jobs: deque[Job] = deque()
+        self._jobs: deque[tuple[Job, str]] = deque()
+        self._part: Optional[str] = None  # the part of the job being written now
         self._checkpoint: Optional[Job] = None  # the newest checkpoint still to write
         self._cond = threading.Condition()
         self._busy = False
@@ -34,11 +36,13 @@ class BackgroundWriter:
 
     # ---- the training thread's side ---------------------------------------------------------
 
-    def submit(self, job: Job) -> None:
+    def submit(self, job: Job, part: str = "other") -> None:
+        """Run `job` after those already queued; `part` (PARTS) names what it writes."""
+        assert part in PARTS, part
         self._raise_error()
         with self._cond:
             self._start()
-            self._jobs.append(job)
+            self._jobs.append((job, part))
             self._cond.notify_all()
 
     def submit_checkpoint(self, job: Job) -> None:
@@ -47,16 +51,22 @@ class BackgroundWriter:
         with self._cond:
             self._start()
             if self._checkpoint is None:
-                self._jobs.append(self._write_checkpoint)
+                self._jobs.append((self._write_checkpoint, "checkpoint"))
             self._checkpoint = job
             self._cond.notify_all()
 
-    def flush(self) -> None:
-        """Wait until everything submitted so far is written; raise the first failure."""
+    def flush(self) -> dict[str, float]:
+        """Wait until everything submitted so far is written; raise the first failure. Returns
+        the seconds waited, by the part of the job being written meanwhile."""
+        waited: dict[str, float] = {}
         with self._cond:
             while self._thread is not None and (self._jobs or self._busy):
-                self._cond.wait(0.5)
+                part = self._part or (self._jobs[0][1] if self._jobs else "other")
+                start = time.perf_counter()
+                self._cond.wait(0.05)
+                waited[part] = waited.get(part, 0.0) + time.perf_counter() - start
         self._raise_error()
+        return waited
 
     def close(self) -> None:
         try:
@@ -86,7 +96,7 @@ class BackgroundWriter:
                     self._cond.wait()
                 if not self._jobs:
                     return
-                job = self._jobs.popleft()
+                job, self._part = self._jobs.popleft()
                 self._busy = True
             start = time.perf_counter()
             try:
@@ -99,6 +109,7 @@ class BackgroundWriter:
                 self.busy_seconds += time.perf_counter() - start
                 with self._cond:
                     self._busy = False
+                    self._part = None
                     self._cond.notify_all()
 
     def _raise_error(self) -> None:
