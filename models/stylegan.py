@@ -1,4 +1,4 @@
-"""StyleGAN (the notes' last GAN), on latentq's GAN model, at a fixed resolution.
+"""StyleGAN (the notes' last GAN), on latentq's GAN model, at a fixed resolution or growing.
 
 - Mapping network ("mapping"): z -> PixelNorm -> `mapping_layers` x (EqualizedDense + LeakyReLU)
   -> w, learning `mapping_lr_multiplier` times slower than the rest (as in the paper).
@@ -19,6 +19,19 @@ After training, images/style_mixing.png (kind style_mixing): rows are source A c
 columns source B codings, each cell the coarse styles (the lower half of the layers: 4x4 and
 8x8 at 32x32) of its row's A with the fine styles of its column's B; the first row shows B, the
 first column A. `latentq generate ID --style-mix [--crossover L]` draws the same grid.
+
+Growing progressively (`--set grow=true`, `GrowingStyleGAN`), as the StyleGAN paper did with
+ProGAN's schedule: training starts at `start_resolution` and doubles stage by stage to the padded
+image size (latentq.models.growth: GrowthPlan / GrowthSchedule, `epochs_per_stage`, `fade_in`).
+The synthesis is built once as blocks, one per resolution from the 4x4 constant up (two styled
+layers each), with a to-RGB per stage; a stage wires the blocks up to its resolution (2 styles
+each, so the style inputs grow with it) and, while it fades in, blends its RGB with the previous
+stage's, upsampled (nearest), by a `FadeIn`. The discriminator is ProGAN's growing one
+(progan_blocks). At every stage "generator" is mapping + that stage's synthesis, its image
+upsampled (nearest) to the padded size and cropped back, so the monitors, truncation, style
+mixing and `latentq generate` use the current stage. The stage is in the model's config, alpha
+and the stage's step count are variables (growth.Growing, shared with ProGAN): a checkpoint
+saved mid-fade reloads where it was.
 
 Training keeps a running average of w (`w_average`, latentq.models.style_sampling), the centre
 of the truncation trick (`latentq generate ID --truncation PSI`).

@@ -194,7 +194,8 @@ STYLEGAN = register(
         name="stylegan",
         family="gan",
         summary="StyleGAN: mapping network z -> w, synthesis from a learned constant with noise and AdaIN at "
-                "every layer, style mixing regularisation; ProGAN's discriminator",
+                "every layer, style mixing regularisation; ProGAN's discriminator; grow=true grows it progressively "
+                "like progan",
         params=StyleGANParams,
         can=frozenset({"sample", "interpolate", "style_mix", "truncation"}),
         needs=DataNeeds(side=canvas_at_least("start_resolution", "the first stage is start_resolution pixels",
