@@ -239,21 +239,21 @@ class GrowthSchedule(keras.callbacks.Callback):
                            cols=int(math.ceil(math.sqrt(len(images)))))
 
 
-def growth_schedule(ctx, params) -> GrowthSchedule:
-    """The run's GrowthSchedule from its growth knobs (start_resolution, epochs_per_stage,
-    fade_in); a start_resolution above the images' padded size is a one-line error, a plan that
-    never reaches the last stage a warning."""
+def growth_schedule(ctx, knobs) -> GrowthSchedule:
+    """The run's GrowthSchedule from its parameters `knobs` (GrowthParams' start_resolution,
+    epochs_per_stage, fade_in, and codings); a start_resolution above the images' padded size
+    is a one-line error, a plan that never reaches the last stage a warning."""
     require_images(ctx)
     data = ctx.dataset()
     frame = Frame.of(data.sample_shape)
-    if params.start_resolution > frame.size:
-        raise UserError(f"start_resolution={params.start_resolution} is larger than the images of {data.name} "
+    if knobs.start_resolution > frame.size:
+        raise UserError(f"start_resolution={knobs.start_resolution} is larger than the images of {data.name} "
                         f"({frame.shape[0]}x{frame.shape[1]}, padded to {frame.size}x{frame.size}); allowed: "
                         f"{', '.join(str(r) for r in stage_resolutions(4, frame.size))}")
-    plan = GrowthPlan.make(stage_resolutions(params.start_resolution, frame.size), ctx.spec.epochs,
-                           params.epochs_per_stage, params.fade_in)
+    plan = GrowthPlan.make(stage_resolutions(knobs.start_resolution, frame.size), ctx.spec.epochs,
+                           knobs.epochs_per_stage, knobs.fade_in)
     if not plan.final_reached:
-        ctx.event("warning", f"{ctx.spec.epochs} epochs at epochs_per_stage={params.epochs_per_stage} never reach "
+        ctx.event("warning", f"{ctx.spec.epochs} epochs at epochs_per_stage={knobs.epochs_per_stage} never reach "
                              f"the last stage ({frame.size}x{frame.size}); samples stay at a lower resolution")
     steps = int(math.ceil(len(data.x_train) / ctx.spec.batch_size))
-    return GrowthSchedule(ctx, plan, steps, fixed_noise(ctx.spec.seed, SAMPLE_GRID, params.codings, stream=0))
+    return GrowthSchedule(ctx, plan, steps, fixed_noise(ctx.spec.seed, SAMPLE_GRID, knobs.codings, stream=0))
