@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import keras
@@ -69,26 +69,38 @@ def discriminator_base(resolution: int, filters: int, logits: bool = False) -> k
 
 
 @dataclass
-class Blocks:
-    """Every block of both networks, lowest resolution first."""
+class DiscriminatorBlocks:
+    """Every block of a progressive discriminator, lowest resolution first (ProGAN's, also
+    StyleGAN's when it grows)."""
 
     resolutions: list[int]
-    g_blocks: list[keras.Model]
-    to_rgb: list[keras.Model]
     from_rgb: list[keras.Model]
-    d_blocks: list[keras.Model]  # d_blocks[0] is the base (4x4: minibatch stddev, dense, sigmoid)
+    d_blocks: list[keras.Model]  # d_blocks[0] is the base (minibatch stddev, dense, the score)
+
+    @classmethod
+    def build(cls, frame: Frame, filters: int, start: int, logits: bool = False) -> "DiscriminatorBlocks":
+        resolutions = stage_resolutions(start, frame.size)
+        f = [stage_filters(filters, r) for r in resolutions]
+        d_blocks = [discriminator_base(resolutions[0], f[0], logits)]
+        d_blocks += [discriminator_block(r, f[i], f[i - 1]) for i, r in enumerate(resolutions) if i]
+        return cls(resolutions, [from_rgb(r, frame.channels, f[i]) for i, r in enumerate(resolutions)], d_blocks)
+
+
+@dataclass
+class Blocks(DiscriminatorBlocks):
+    """Every block of both ProGAN networks, lowest resolution first."""
+
+    g_blocks: list[keras.Model] = field(default_factory=list)
+    to_rgb: list[keras.Model] = field(default_factory=list)
 
     @classmethod
     def build(cls, frame: Frame, codings: int, filters: int, start: int, logits: bool = False) -> "Blocks":
-        resolutions = stage_resolutions(start, frame.size)
-        f = [stage_filters(filters, r) for r in resolutions]
-        channels = frame.channels
-        g_blocks = [generator_base(codings, resolutions[0], f[0])]
-        g_blocks += [generator_block(r, f[i - 1], f[i]) for i, r in enumerate(resolutions) if i]
-        d_blocks = [discriminator_base(resolutions[0], f[0], logits)]
-        d_blocks += [discriminator_block(r, f[i], f[i - 1]) for i, r in enumerate(resolutions) if i]
-        return cls(resolutions, g_blocks, [to_rgb(r, f[i], channels) for i, r in enumerate(resolutions)],
-                   [from_rgb(r, channels, f[i]) for i, r in enumerate(resolutions)], d_blocks)
+        d = DiscriminatorBlocks.build(frame, filters, start, logits)
+        f = [stage_filters(filters, r) for r in d.resolutions]
+        g_blocks = [generator_base(codings, d.resolutions[0], f[0])]
+        g_blocks += [generator_block(r, f[i - 1], f[i]) for i, r in enumerate(d.resolutions) if i]
+        return cls(d.resolutions, d.from_rgb, d.d_blocks, g_blocks,
+                   [to_rgb(r, f[i], frame.channels) for i, r in enumerate(d.resolutions)])
 
 
 def discriminate_canvas(x, stage: int, from_rgb_layers: Sequence, d_blocks: Sequence, fade: Optional[FadeIn]):
@@ -122,7 +134,7 @@ def wire_generator(frame: Frame, codings: int, blocks: Blocks, resolution: int, 
     return keras.Model(z, frame.to_images(rgb), name="generator")
 
 
-def wire_discriminator(frame: Frame, blocks: Blocks, resolution: int, fade: FadeIn) -> keras.Model:
+def wire_discriminator(frame: Frame, blocks: DiscriminatorBlocks, resolution: int, fade: FadeIn) -> keras.Model:
     """The "discriminator" for one stage: (n, *image shape) in [0, 1] -> (n, 1) probability."""
     stage = blocks.resolutions.index(resolution)
     images = keras.Input(frame.shape, name="images")

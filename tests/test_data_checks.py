@@ -84,6 +84,9 @@ CASES = [
      "allowed: codings <= 2"),
     ("progan start above the image", "progan", _named("digits"), ["--set", "start_resolution=16"],
      "start_resolution=16 needs images with a longer side of at least 9 pixels"),
+    ("growing stylegan start above the image", "stylegan", _named("digits"),
+     ["--set", "grow=true", "--set", "start_resolution=16"],
+     "start_resolution=16 needs images with a longer side of at least 9 pixels"),
 ]
 
 

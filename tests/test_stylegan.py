@@ -1,5 +1,7 @@
 """StyleGAN: the mapping and synthesis networks, style mixing, the style-mixing picture, saving,
-and a whole run that trains with mixing on, records its metrics and pictures, and generates."""
+and a whole run that trains with mixing on, records its metrics and pictures, and generates;
+growing progressively (grow=true): the stages, the fade-in, saving mid-fade, a run through two
+resolutions that generates, and a run resumed mid-fade."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import pytest
 
 import latentq.models  # noqa: F401  (registers the custom objects)
 from latentq.models import gan, stylegan
-from latentq.models.stylegan import StyleGAN
+from latentq.models.stylegan import GrowingStyleGAN, StyleGAN
 from latentq.recipes.gans import StyleGANParams
 from tests.conftest import artifact_paths, cli
 
@@ -27,6 +29,10 @@ def np_(x) -> np.ndarray:
 def tiny(shape=(8, 8), **params) -> StyleGAN:
     p = StyleGANParams(**{"codings": 4, "w_dim": 4, "filters": 4, "mapping_layers": 2, **params})
     return gan.compile_gan(stylegan.build_stylegan(p, shape, seed=0), p)
+
+
+def tiny_growing(shape=(8, 8), **params) -> GrowingStyleGAN:
+    return tiny(shape, grow=True, **params)
 
 
 def codings(n: int, seed: int = 0, size: int = 4) -> np.ndarray:
@@ -186,3 +192,146 @@ def test_a_run_trains_with_style_mixing_records_and_generates(train, lq_home, qu
     too_far = cli("generate", status["id"], "--style-mix", "--crossover", str(layers), "--local")
     assert too_far.returncode != 0 and f"has {layers} style layers; allowed: 1 to {layers - 1}" in too_far.stderr
     assert "Traceback" not in too_far.stderr and len(store.list_runs(limit=1000)) == runs_before  # nothing created
+
+
+# ---- growing progressively (grow=true) -----------------------------------------------------------
+
+
+def test_growing_stages_keep_the_generator_contract_and_fade_in_from_the_previous_rgb():
+    model = tiny_growing((28, 28))
+    assert isinstance(model, GrowingStyleGAN) and model.resolutions == [4, 8, 16, 32] and model.resolution == 4
+    z = codings(3)
+    for resolution, styles in ((4, 2), (8, 4), (16, 6), (32, 8)):
+        model.grow(resolution)
+        assert model.num_styles == styles and len(model.synthesis.inputs) == styles
+        images = np_(model.get_layer("generator")(z))
+        assert images.shape == (3, 28, 28) and 0.0 <= images.min() <= images.max() <= 1.0
+        block = 32 // resolution  # the stage's pixels, upsampled (nearest) to 32x32, cropped by 2
+        canvas = np.pad(images, ((0, 0), (2, 2), (2, 2)), mode="edge")[:, ::block, ::block]
+        np.testing.assert_allclose(np.repeat(np.repeat(canvas, block, 1), block, 2)[:, 2:30, 2:30], images,
+                                   atol=1e-6)
+        assert model.discriminator.input_shape == (None, 28, 28) and model.discriminator.output_shape == (None, 1)
+    assert [layer.name for layer in model.layers].count("generator") == 1  # old wirings are dropped
+
+    small = tiny_growing()
+    small.grow(8, fade_steps=10)
+    s_names = {layer.name for layer in small.synthesis.layers}
+    d_names = {layer.name for layer in small.discriminator.layers}
+    assert {"s_block_4", "s_block_8", "to_rgb_4", "to_rgb_8", "g_fade"} <= s_names
+    assert {"from_rgb_4", "from_rgb_8", "d_block_8", "d_block_4", "d_fade"} <= d_names  # ProGAN's blocks
+    assert float(small.alpha) == float(small.g_fade.alpha) == 0.0 and float(small.fade_steps) == 10
+    faded = np_(small.generator(z))  # alpha 0: only the 4x4 stage's RGB, upsampled: 2x2 blocks of one value
+    np.testing.assert_allclose(faded[:, ::2, ::2], faded[:, 1::2, 1::2], atol=1e-6)
+    small.set_alpha(1.0)
+    assert not np.allclose(np_(small.generator(z))[:, ::2, ::2], np_(small.generator(z))[:, 1::2, 1::2], atol=1e-4)
+
+    grid = stylegan.style_mixing_grid(small, codings(2, seed=2), codings(3, seed=3))
+    assert grid.shape == (3 * 4, 8, 8)  # the current stage's synthesis, its 4 styles split at 2
+    with pytest.raises(ValueError, match="Received: resolution=16"):
+        small.grow(16)
+    with pytest.raises(ValueError, match="Received: start_resolution=16"):
+        GrowingStyleGAN((8, 8), 4, w_dim=4, filters=4, start_resolution=16)
+    with pytest.raises(ValueError, match="Received: w_dim=0"):
+        GrowingStyleGAN((8, 8), 4, w_dim=0)
+
+
+def test_growing_training_fades_in_saves_mid_fade_reloads_and_goes_on(tmp_path):
+    model = tiny_growing(mixing_prob=0.9)
+    x = np.random.default_rng(3).random((64, 8, 8)).astype("float32")
+    history = model.fit(x, epochs=1, batch_size=16, verbose=0).history
+    assert history["resolution"] == [4.0] and history["alpha"] == [1.0]
+    model.grow(8, fade_steps=8)
+    new_block = np_(model.synthesis.get_layer("s_block_8").trainable_weights[0]).copy()
+    history = model.fit(x, epochs=1, batch_size=16, verbose=0).history  # 4 steps: alpha 0.5
+    assert history["resolution"] == [8.0] and history["alpha"] == [0.5]
+    assert all(np.isfinite(history[name]).all() for name in ("d_loss", "g_loss"))
+    assert not np.allclose(new_block, np_(model.synthesis.get_layer("s_block_8").trainable_weights[0]))
+
+    path = tmp_path / "stylegan.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, GrowingStyleGAN) and loaded.resolution == 8 and loaded.num_styles == 4
+    assert float(loaded.alpha) == float(loaded.g_fade.alpha) == float(loaded.d_fade.alpha) == 0.5
+    assert float(loaded.stage_step) == 4 and float(loaded.fade_steps) == 8 and loaded.mixing_prob == 0.9
+    for a, b in zip(model.weights, loaded.weights):
+        np.testing.assert_array_equal(np_(a), np_(b))
+    for a, b in zip(model.g_optimizer.variables, loaded.g_optimizer.variables):
+        np.testing.assert_array_equal(np_(a), np_(b))
+    z = codings(3, seed=4)
+    np.testing.assert_allclose(np_(loaded.get_layer("generator")(z)), np_(model.generator(z)), atol=1e-6)
+    history = loaded.fit(x, epochs=1, batch_size=16, verbose=0).history
+    assert history["alpha"] == [1.0] and int(loaded.g_optimizer.iterations) == 12
+
+
+def test_grow_false_ignores_start_resolution_in_the_data_check():
+    from latentq.data_checks import check_facts, facts_for
+    from latentq.errors import UserError
+    from latentq.recipes import get_recipe
+
+    recipe, digits = get_recipe("stylegan"), facts_for("digits")
+    check_facts(digits, recipe, StyleGANParams(start_resolution=16))  # fixed resolution: no first stage
+    with pytest.raises(UserError, match="start_resolution=16 needs images with a longer side of at least 9"):
+        check_facts(digits, recipe, StyleGANParams(start_resolution=16, grow=True))
+
+
+GROWING = dict(grow=True, codings=8, w_dim=8, filters=4, mapping_layers=1, mixing_prob=0.9, eval_samples=200)
+
+
+def series_of(store, run_id: str) -> dict[str, dict[int, float]]:
+    series: dict[str, dict[int, float]] = {}
+    for m in store.metrics(run_id):
+        series.setdefault(m.name, {})[m.step] = m.value
+    return series
+
+
+def test_a_growing_run_goes_through_two_resolutions_and_generates(train_digits, store):
+    status = train_digits("stylegan", epochs=2, batch_size=64, fade_in=0.5, **GROWING)
+    assert status["status"] == "succeeded", status["error"]
+    series = series_of(store, status["id"])
+    assert series["resolution"] == {1: 4.0, 2: 8.0} and series["alpha"] == {1: 1.0, 2: 1.0}
+    for name in GAN_METRICS + ("fcd", "class_coverage"):
+        assert set(series[name]) >= {1, 2} and all(np.isfinite(list(series[name].values()))), name
+    events = [e.message for e in store.events(status["id"])]
+    assert any("grew to 8x8, fading in over 13 steps" in m for m in events), events  # 26 steps an epoch
+    assert sorted(p.name for p in artifact_paths(status, "stage_samples")) == ["res_004.png", "res_008.png"]
+    (mixing,) = artifact_paths(status, "style_mixing")
+    width, height = png_size(mixing)
+    assert mixing.name == "style_mixing.png" and width > height  # 7 columns by 6 rows
+
+    for options in (["--style-mix", "--crossover", "3"], ["--truncation", "0.5"]):
+        job = cli("generate", status["id"], "--n", "6", *options, "--local", "--json")
+        assert job.returncode == 0, job.stdout[-1000:] + job.stderr[-2000:]
+        done = json.loads(job.stdout)
+        assert done["status"] == "succeeded", done.get("error")
+        (samples,) = artifact_paths(done, "samples")
+        assert png_size(samples)[0] > 0 and np.isfinite(done["metrics"]["class_coverage"])
+    assert artifact_paths(done, "style_mixing") == []
+    bad = cli("generate", status["id"], "--style-mix", "--crossover", "4", "--local", "--json")  # 8x8: 4 layers
+    assert bad.returncode != 0 and "allowed: 1 to 3" in bad.stderr and not bad.stdout  # refused before a run
+
+
+def test_a_resumed_growing_run_continues_mid_fade(train_digits, store, settings):
+    """Attempt 1 stops after epoch 3 halfway through the 8x8 fade-in; attempt 2 (the same
+    checkpoint, 4 epochs) goes on at 8x8 from alpha 0.5, not from a fresh stage."""
+    from latentq.spec import build_spec
+    from latentq.worker.job import execute_run
+
+    params = {**GROWING, "epochs_per_stage": 2, "fade_in": 1.0, "eval_every": 0}
+    first = train_digits("stylegan", epochs=3, batch_size=64, **params)
+    assert first["status"] == "succeeded", first["error"]
+    assert series_of(store, first["id"])["alpha"][3] == pytest.approx(0.5)
+    checkpoint = keras.models.load_model(settings.run_dir(first["id"]) / "checkpoints" / "latest.keras")
+    assert isinstance(checkpoint, GrowingStyleGAN) and checkpoint.resolution == 8
+    assert float(checkpoint.alpha) == pytest.approx(0.5) and checkpoint.num_styles == 4
+
+    spec = build_spec(kind="train", recipe="stylegan", dataset="digits", epochs=4, batch_size=64,
+                      params={k: str(v) for k, v in params.items()})
+    run_id, _ = store.create_run(spec.model_dump(mode="json"))
+    shutil.copytree(settings.run_dir(first["id"]) / "checkpoints", settings.run_dir(run_id) / "checkpoints")
+    status = execute_run(run_id, settings)
+    assert status["status"] == "succeeded", status["error"]
+    assert status["resumed_from_epoch"] == 3
+    series = series_of(store, run_id)
+    assert series["resolution"] == {4: 8.0} and series["alpha"] == {4: 1.0}
+    assert not any("grew to" in e.message for e in store.events(run_id))  # it was at its stage already
+    assert artifact_paths(status, "style_mixing")

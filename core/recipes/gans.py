@@ -137,7 +137,9 @@ class EqualizedGANParams(GANRunParams):
                                    "images (>= 1), or a per-step decay (< 1); 0: off")
 
 
-class ProGANParams(EqualizedGANParams):
+class GrowthParams(RecipeParams):
+    """The growth knobs of a progressive GAN (ProGAN always, StyleGAN with grow=true)."""
+
     start_resolution: int = Field(4, ge=4, le=1024,
                                   description="resolution of the first stage, a power of two; the last is the "
                                               "image size padded to a power of two (28 -> 32)")
@@ -156,7 +158,13 @@ class ProGANParams(EqualizedGANParams):
         return value
 
 
-class StyleGANParams(EqualizedGANParams):
+class ProGANParams(EqualizedGANParams, GrowthParams):
+    """ProGAN grows always: the growth knobs apply to every run."""
+
+
+class StyleGANParams(EqualizedGANParams, GrowthParams):
+    grow: bool = Field(False, description="train progressively from start_resolution like progan, with fade-in "
+                                          "(start_resolution, epochs_per_stage, fade_in apply only then)")
     # Measured (mnist-5k, 5 epochs, seed 0): EMA 10k fcd 38.1 / recall 0.25 vs raw 37.4 / 0.37: off.
     ema: float = Field(0.0, ge=0, le=10_000_000,
                        description="generator EMA for samples, metrics and the saved generator: a half-life in "
@@ -186,8 +194,11 @@ STYLEGAN = register(
         name="stylegan",
         family="gan",
         summary="StyleGAN: mapping network z -> w, synthesis from a learned constant with noise and AdaIN at "
-                "every layer, style mixing regularisation; ProGAN's discriminator",
+                "every layer, style mixing regularisation; ProGAN's discriminator; grow=true grows it progressively "
+                "like progan",
         params=StyleGANParams,
         can=frozenset({"sample", "interpolate", "style_mix", "truncation"}),
+        needs=DataNeeds(side=canvas_at_least("start_resolution", "the first stage is start_resolution pixels",
+                                             when="grow")),
     )
 )

@@ -49,15 +49,19 @@ def halvings(param: str, why: str) -> SideRule:
     return SideRule(param, minimum=lambda p: 2 ** getattr(p, param), fits=fits, why=why)
 
 
-def canvas_at_least(param: str, why: str) -> SideRule:
+def canvas_at_least(param: str, why: str, when: Optional[str] = None) -> SideRule:
     """A first stage of `param` pixels: the image, padded to a power of two (at least 4), must
-    be at least that large."""
+    be at least that large; with `when` (a boolean parameter) only while that one is true."""
     def canvas(side: int) -> int:
         return max(4, 2 ** math.ceil(math.log2(max(1, side))))
 
     def fits(side: int) -> Optional[str]:
         return ", ".join(str(2 ** k) for k in range(2, int(math.log2(canvas(side))) + 1))
 
-    # The canvas of a side s reaches r (a power of two >= 4) once s > r / 2.
-    return SideRule(param, minimum=lambda p: 1 if getattr(p, param) <= 4 else getattr(p, param) // 2 + 1,
-                    fits=fits, why=why)
+    def minimum(p) -> int:
+        if when is not None and not getattr(p, when):
+            return 1
+        # The canvas of a side s reaches r (a power of two >= 4) once s > r / 2.
+        return 1 if getattr(p, param) <= 4 else getattr(p, param) // 2 + 1
+
+    return SideRule(param, minimum=minimum, fits=fits, why=why)
