@@ -58,6 +58,11 @@ def _save_figure(path: Path, fig) -> Path:
         plt.close(fig)
 
 
+def preload() -> None:
+    """Import matplotlib (about a second) ahead of the first plot, e.g. on a background thread."""
+    _pyplot()
+
+
 def _pyplot():
     import matplotlib
 

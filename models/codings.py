@@ -46,14 +46,10 @@ def sparsity(codings: np.ndarray) -> dict[str, float]:
 
 
 def preload_tsne(ctx) -> None:
-    """Import what the t-SNE picture needs (scikit-learn's manifold module, matplotlib: about a
-    second) in the background while the run trains, not at its end."""
+    """Import scikit-learn's manifold module (about a second) in the background while the run
+    trains, not at its end (matplotlib: RunContext preloads it for every run)."""
     def load() -> None:
         import sklearn.manifold  # noqa: F401
-
-        from latentq.pictures import _pyplot
-
-        _pyplot()
 
     if ctx.dataset().y_val is not None:
         ctx.writer.submit(load, part="picture")

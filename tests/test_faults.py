@@ -269,20 +269,23 @@ def test_disk_full_fails_the_run_with_the_reason_and_no_half_file(tmp_path, monk
             subprocess.run(["umount", str(home)], check=False)
 
 
-def training_process(worker_pid: int) -> int:
-    """The pid of the worker's training process (its only child: the threads pool runs in-process)."""
+def training_process(worker_pid: int, run_id: str) -> int:
+    """The pid of the process training `run_id`, as the worker reports it (`latentq workers`);
+    a child of the worker (beside it, the spare for the next job)."""
+    listed = json.loads(cli("workers", "--json").stdout)["workers"]
+    (pid,) = [r["pid"] for w in listed if w["pid"] == worker_pid for r in w["runs"] if r["id"] == run_id]
     children = []
     for task in Path(f"/proc/{worker_pid}/task").iterdir():
-        children += [int(pid) for pid in (task / "children").read_text().split()]
-    assert len(children) == 1, children
-    return children[0]
+        children += [int(p) for p in (task / "children").read_text().split()]
+    assert pid in children, (pid, children)
+    return pid
 
 
 def test_kill_9_of_the_training_process_alone_requeues_the_run_and_the_worker_goes_on(start_worker, store):
     worker = start_worker(**FAST_WORKER)
     run_id = submit(*SLOW_JOB)["id"]
     wait_for(lambda: store.get(run_id).epoch >= 2, what="epoch 3 to start")
-    os.kill(training_process(worker.proc.pid), signal.SIGKILL)  # the OOM killer, a GPU crash
+    os.kill(training_process(worker.proc.pid, run_id), signal.SIGKILL)  # the OOM killer, a GPU crash
     status = finished(store, run_id)
     assert status["attempts"] == 2
     assert_resumed_cleanly(store, status, epochs=8)

@@ -308,30 +308,3 @@ def test_a_growing_run_goes_through_two_resolutions_and_generates(train_digits, 
     assert artifact_paths(done, "style_mixing") == []
     bad = cli("generate", status["id"], "--style-mix", "--crossover", "4", "--local", "--json")  # 8x8: 4 layers
     assert bad.returncode != 0 and "allowed: 1 to 3" in bad.stderr and not bad.stdout  # refused before a run
-
-
-def test_a_resumed_growing_run_continues_mid_fade(train_digits, store, settings):
-    """Attempt 1 stops after epoch 3 halfway through the 8x8 fade-in; attempt 2 (the same
-    checkpoint, 4 epochs) goes on at 8x8 from alpha 0.5, not from a fresh stage."""
-    from latentq.spec import build_spec
-    from latentq.worker.job import execute_run
-
-    params = {**GROWING, "epochs_per_stage": 2, "fade_in": 1.0, "eval_every": 0}
-    first = train_digits("stylegan", epochs=3, batch_size=64, **params)
-    assert first["status"] == "succeeded", first["error"]
-    assert series_of(store, first["id"])["alpha"][3] == pytest.approx(0.5)
-    checkpoint = keras.models.load_model(settings.run_dir(first["id"]) / "checkpoints" / "latest.keras")
-    assert isinstance(checkpoint, GrowingStyleGAN) and checkpoint.resolution == 8
-    assert float(checkpoint.alpha) == pytest.approx(0.5) and checkpoint.num_styles == 4
-
-    spec = build_spec(kind="train", recipe="stylegan", dataset="digits", epochs=4, batch_size=64,
-                      params={k: str(v) for k, v in params.items()})
-    run_id, _ = store.create_run(spec.model_dump(mode="json"))
-    shutil.copytree(settings.run_dir(first["id"]) / "checkpoints", settings.run_dir(run_id) / "checkpoints")
-    status = execute_run(run_id, settings)
-    assert status["status"] == "succeeded", status["error"]
-    assert status["resumed_from_epoch"] == 3
-    series = series_of(store, run_id)
-    assert series["resolution"] == {4: 8.0} and series["alpha"] == {4: 1.0}
-    assert not any("grew to" in e.message for e in store.events(run_id))  # it was at its stage already
-    assert artifact_paths(status, "style_mixing")

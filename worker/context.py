@@ -68,6 +68,7 @@ class RunContext:
         # Metric rows, TensorBoard events, pictures and checkpoint files are written off the
         # training thread, in order; reading the history waits for what is queued.
         self.writer = BackgroundWriter(f"latentq-writer-{run_id}")
+        self.writer.submit(pictures.preload, part="picture")  # every run draws curves: matplotlib off the training thread
         self.max_seconds = max_seconds
         self._dataset: Optional[datasets.Dataset] = None
         self.events_writer = EventWriter(run_dir / "tensorboard")
