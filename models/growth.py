@@ -58,6 +58,25 @@ class Growing:
     def discriminator_groups(self) -> tuple:
         raise NotImplementedError
 
+    def growth_config(self) -> dict:
+        """The config every growing GAN saves (its subclass adds its own networks' knobs)."""
+        return {
+            **keras.layers.Layer.get_config(self),
+            "image_shape": list(self.frame.shape),
+            "codings": self.codings,
+            "filters": self.filters,
+            "start_resolution": self.start_resolution,
+            "resolution": self.resolution,
+            "seed": self.seed,
+            "logits": self.logits,
+            "ema": self.ema_half_life,
+            "ema_rampup": self.ema_rampup,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return cls(**config)
+
     @property
     def stage(self) -> int:
         return self.resolutions.index(self.resolution)

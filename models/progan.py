@@ -102,22 +102,7 @@ class ProGAN(Growing, GAN):
     # -- configuration ------------------------------------------------------------------------
 
     def get_config(self):
-        return {
-            **keras.layers.Layer.get_config(self),
-            "image_shape": list(self.frame.shape),
-            "codings": self.codings,
-            "filters": self.filters,
-            "start_resolution": self.start_resolution,
-            "resolution": self.resolution,
-            "seed": self.seed,
-            "logits": self.logits,
-            "ema": self.ema_half_life,
-            "ema_rampup": self.ema_rampup,
-        }
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        return cls(**config)
+        return self.growth_config()
 
 
 def build_progan(params: recipes.ProGANParams, shape: tuple[int, ...], seed: Optional[int] = None) -> ProGAN:

@@ -302,26 +302,8 @@ class GrowingStyleGAN(Growing, StyleGAN):
                 wire_discriminator(self.frame, discriminator, resolution, self.d_fade))
 
     def get_config(self):
-        return {
-            **keras.layers.Layer.get_config(self),
-            "image_shape": list(self.frame.shape),
-            "codings": self.codings,
-            "w_dim": self.w_dim,
-            "mapping_layers": self.mapping_layers,
-            "mapping_lr_multiplier": self.mapping_lr_multiplier,
-            "filters": self.filters,
-            "start_resolution": self.start_resolution,
-            "resolution": self.resolution,
-            "mixing_prob": self.mixing_prob,
-            "seed": self.seed,
-            "logits": self.logits,
-            "ema": self.ema_half_life,
-            "ema_rampup": self.ema_rampup,
-        }
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        return cls(**config)
+        return {**self.growth_config(), "w_dim": self.w_dim, "mapping_layers": self.mapping_layers,
+                "mapping_lr_multiplier": self.mapping_lr_multiplier, "mixing_prob": self.mixing_prob}
 
 
 # ---- the style-mixing picture --------------------------------------------------------------------
