@@ -4,7 +4,10 @@ both phases, trained with `fit`): the baseline for latentq's dcgan recipe.
     python bench/plain_dcgan_keras.py EPOCHS BATCH_SIZE FILTERS
 
 The networks are the ones `latentq run dcgan --set filters=F` builds on 28x28 images (codings 30,
-rmsprop, data in [-1, 1]). Prints JSON: fit seconds (first epoch included) and samples/s."""
+rmsprop, data in [-1, 1]), called with training=True as the notes' train_on_batch calls them
+(the keras-io example's networks have no dropout or batch norm, so it omits the flag; left out
+here, dropout would be off and batch norm would use its initial moving statistics).
+Prints JSON: fit seconds (first epoch included) and samples/s."""
 
 import json
 import os
@@ -55,16 +58,17 @@ class GAN(keras.Model):
     def train_step(self, real_images):
         n = tf.shape(real_images)[0]
         noise = keras.random.normal((n, self.latent_dim), seed=self.seed_generator)
-        generated = self.generator(noise)
+        generated = self.generator(noise, training=True)
         combined = tf.concat([generated, real_images], axis=0)
         labels = tf.concat([tf.zeros((n, 1)), tf.ones((n, 1))], axis=0)
         with tf.GradientTape() as tape:
-            d_loss = self.loss_fn(labels, self.discriminator(combined))
+            d_loss = self.loss_fn(labels, self.discriminator(combined, training=True))
         grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
         noise = keras.random.normal((n, self.latent_dim), seed=self.seed_generator)
         with tf.GradientTape() as tape:
-            g_loss = self.loss_fn(tf.ones((n, 1)), self.discriminator(self.generator(noise)))
+            g_loss = self.loss_fn(tf.ones((n, 1)), self.discriminator(self.generator(noise, training=True),
+                                                                      training=True))
         grads = tape.gradient(g_loss, self.generator.trainable_weights)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
         self.d_loss_metric.update_state(d_loss)

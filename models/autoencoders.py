@@ -39,7 +39,8 @@ def train_autoencoder(ctx, build: Callable, loss: str = "binary_crossentropy",
     def make() -> keras.Model:
         model = build(params, data.sample_shape)
         model.compile(optimizer=training.make_optimizer(params.optimizer, params.learning_rate), loss=loss,
-                      metrics=[keras.metrics.MeanSquaredError(name="mse")])
+                      metrics=[keras.metrics.MeanSquaredError(name="mse")],
+                      steps_per_execution=params.steps_per_execution)
         return model
 
     return training.train(ctx, make, data.x_train, data.x_train, (data.x_val, data.x_val),

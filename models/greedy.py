@@ -64,7 +64,7 @@ def train_greedy_ae(ctx: RunContext, params: recipes.GreedyAEParams) -> None:
             shallow = keras.Sequential([keras.Input((units[phase - 2],)), enc, dec], name=f"phase_{phase}")
             loss, metrics = "mse", []
         shallow.compile(optimizer=training.make_optimizer(params.optimizer, params.learning_rate), loss=loss,
-                        metrics=metrics)
+                        metrics=metrics, steps_per_execution=params.steps_per_execution)
         done_before = (phase - 1) * epochs
         callback = PhaseCallback(ctx, f"phase{phase}_",
                                  on_epoch=lambda e, base=done_before: ctx.progress((base + e) // len(units)))

@@ -39,7 +39,8 @@ def train_vae(ctx, build: Callable) -> VAE:
 
     def make() -> VAE:
         model = build(params, data.sample_shape, seed=ctx.spec.seed)
-        model.compile(optimizer=training.make_optimizer(params.optimizer, params.learning_rate))
+        model.compile(optimizer=training.make_optimizer(params.optimizer, params.learning_rate),
+                      steps_per_execution=params.steps_per_execution)
         return model
 
     grid = SampleMonitor(ctx, noise, lambda model, z: decode(model.decoder, z), kind="samples_epoch",
