@@ -18,11 +18,16 @@ from conftest import cli, wait_for
 
 pytestmark = pytest.mark.integration
 
-# Long enough to kill in the middle (about a second an epoch here), small enough to be quick.
-SLOW_JOB = ["stacked-ae", "--dataset", "mnist-5k", "--epochs", "8", "--batch-size", "16",
+# Long enough to kill in the middle (under half a second an epoch here, at 16 steps per call: a
+# fault injected after epoch 2 lands well before the end), small enough to be quick.
+SLOW_EPOCHS = 20
+SLOW_JOB = ["stacked-ae", "--dataset", "mnist-5k", "--epochs", str(SLOW_EPOCHS), "--batch-size", "16",
             "--set", "hidden=32", "--set", "codings=8"]
 FAST_WORKER = {"LATENTQ_HEARTBEAT_TIMEOUT": "3", "LATENTQ_HEARTBEAT_SECONDS": "0.5"}
 FINISHED = ("succeeded", "failed", "cancelled")
+# Submit processes racing on one database (each a fresh interpreter): enough to interleave their
+# transactions; every one is then trained, so each more costs CI a job.
+CONCURRENT_SUBMITS = 12
 
 
 def submit(*args: str, env=None) -> dict:
@@ -73,7 +78,7 @@ def test_kill_9_mid_run_then_another_worker_resumes_from_the_checkpoint(start_wo
     start_worker(**FAST_WORKER)
     status = finished(store, run_id)
     assert status["attempts"] == 2
-    assert_resumed_cleanly(store, status, epochs=8)
+    assert_resumed_cleanly(store, status, epochs=SLOW_EPOCHS)
     assert any("stopped sending heartbeats" in e.message for e in store.events(run_id))
 
 
@@ -87,7 +92,7 @@ def test_with_two_workers_the_survivor_takes_over(start_worker, store):
     victim.signal(signal.SIGKILL)
     status = finished(store, run_id)
     assert status["attempts"] == 2 and status["worker"].endswith(f":{survivor.proc.pid}")
-    assert_resumed_cleanly(store, status, epochs=8)
+    assert_resumed_cleanly(store, status, epochs=SLOW_EPOCHS)
 
 
 def test_sigterm_hands_the_run_back_to_the_queue_at_once(start_worker, store):
@@ -100,7 +105,7 @@ def test_sigterm_hands_the_run_back_to_the_queue_at_once(start_worker, store):
     start_worker(**FAST_WORKER)
     status = finished(store, run_id)
     assert status["attempts"] == 2
-    assert_resumed_cleanly(store, status, epochs=8, partial_epoch_saved=True)
+    assert_resumed_cleanly(store, status, epochs=SLOW_EPOCHS, partial_epoch_saved=True)
 
 
 def _free_port() -> int:
@@ -167,11 +172,11 @@ def test_retry_resumes_a_cancelled_run_from_its_checkpoint(start_worker, store):
     assert finished(store, run_id, timeout=30)["status"] == "cancelled"
     assert cli("retry", run_id).returncode == 0
     status = finished(store, run_id)
-    assert_resumed_cleanly(store, status, epochs=8, partial_epoch_saved=True)
+    assert_resumed_cleanly(store, status, epochs=SLOW_EPOCHS, partial_epoch_saved=True)
 
 
 @pytest.mark.parametrize("db", ["sqlite", "postgresql"])
-def test_twenty_concurrent_submits_run_exactly_once_each(request, db, start_worker, store, monkeypatch):
+def test_concurrent_submits_run_exactly_once_each(request, db, start_worker, store, monkeypatch):
     if db == "postgresql":
         monkeypatch.setenv("LATENTQ_DB_URL", request.getfixturevalue("pg_database"))
         from latentq.db.store import Store
@@ -179,18 +184,18 @@ def test_twenty_concurrent_submits_run_exactly_once_each(request, db, start_work
         store = Store(os.environ["LATENTQ_DB_URL"], store.artifact_root)
     procs = [subprocess.Popen(["python", "-m", "latentq.cli.main", "submit", "linear-ae", "--epochs", "1",
                                "--name", f"c{i}", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for i in range(20)]
+             for i in range(CONCURRENT_SUBMITS)]
     ids = []
     for proc in procs:
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
         ids.append(json.loads(out)["id"])
-    assert len(set(ids)) == 20
+    assert len(set(ids)) == CONCURRENT_SUBMITS
     start_worker(**FAST_WORKER)
     start_worker(**FAST_WORKER)
     statuses = [finished(store, run_id, timeout=300) for run_id in ids]
     assert all(s["status"] == "succeeded" and s["attempts"] == 1 for s in statuses)
-    assert sorted(s["name"] for s in statuses) == sorted(f"c{i}" for i in range(20))
+    assert sorted(s["name"] for s in statuses) == sorted(f"c{i}" for i in range(CONCURRENT_SUBMITS))
 
 
 def test_a_duplicated_message_executes_once(start_worker, store):
@@ -229,7 +234,7 @@ def test_redelivery_after_the_visibility_timeout_executes_once(start_worker, sto
     run_id = submit(*SLOW_JOB)["id"]
     status = finished(store, run_id)
     assert status["status"] == "succeeded" and status["attempts"] == 1, status
-    assert epochs_recorded(store, run_id) == list(range(1, 9))
+    assert epochs_recorded(store, run_id) == list(range(1, SLOW_EPOCHS + 1))
 
 
 def test_disk_full_fails_the_run_with_the_reason_and_no_half_file(tmp_path, monkeypatch):
@@ -288,7 +293,7 @@ def test_kill_9_of_the_training_process_alone_requeues_the_run_and_the_worker_go
     os.kill(training_process(worker.proc.pid, run_id), signal.SIGKILL)  # the OOM killer, a GPU crash
     status = finished(store, run_id)
     assert status["attempts"] == 2
-    assert_resumed_cleanly(store, status, epochs=8)
+    assert_resumed_cleanly(store, status, epochs=SLOW_EPOCHS)
     assert any("training process was killed by SIGKILL" in e.message for e in store.events(run_id))
     assert worker.proc.poll() is None  # the worker stayed up...
     after = submit("linear-ae", "--epochs", "1")  # ...and takes the next job

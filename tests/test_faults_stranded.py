@@ -21,7 +21,7 @@ from test_faults import _free_port, _private_redis, assert_resumed_cleanly, epoc
 
 pytestmark = pytest.mark.integration
 
-EPOCHS = 6
+EPOCHS = 15  # under half a second an epoch here: faults injected after epoch 1-2 land mid-run
 JOB = ["stacked-ae", "--dataset", "mnist-5k", "--epochs", str(EPOCHS), "--batch-size", "16",
        "--set", "hidden=32", "--set", "codings=8"]
 FAST = {"LATENTQ_HEARTBEAT_TIMEOUT": "3", "LATENTQ_HEARTBEAT_SECONDS": "0.5", "LATENTQ_RESEND_AFTER": "2"}
