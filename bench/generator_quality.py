@@ -26,6 +26,23 @@ fcd / class_coverage / precision / recall after the last epoch):
 | stylegan filters=64, nonsat + R1, EMA | 0 | 38.1 | 0.8 | 0.73 | 0.25 |
 | stylegan filters=64, nonsat + R1, raw | 0 | 37.4 | 0.8 | 0.65 | 0.37 |
 | stylegan filters=32, same | 0 | 59.9 | 0.6 | 0.73 | 0.10 |
+
+Session 4 (2026-11-26; one run at a time, but beside a CI run: seconds not comparable), the
+learning rates of both networks (--variant "pg-lr4=progan:eval_every=0,g_learning_rate=0.004,
+d_learning_rate=0.004"); all else the recipe's defaults of that day (filters 64, nonsat + R1):
+
+| variant | seeds | fcd | class_coverage | precision | recall |
+|---|---|---|---|---|---|
+| progan lr 1e-3 (the old default) | 0 | 38.9 | 0.8 | 0.75 | 0.32 |
+| progan lr 2e-3 | 0 / 1 / 2 | 26.0 / 31.4 / 21.5 | 0.7 / 0.8 / 0.8 | 0.70 / 0.76 / 0.73 | 0.60 / 0.51 / 0.55 |
+| progan lr 4e-3 (the new default) | 0 / 1 / 2 | 12.9 / 12.9 / 18.5 (14.8) | 0.9 / 0.8 / 0.7 | 0.70 / 0.67 / 0.68 | 0.72 / 0.73 / 0.80 |
+| progan start_resolution=16, epochs_per_stage=1 (lr 1e-3) | 0 | 41.9 | 0.6 | 0.79 | 0.39 |
+| same, filters=128 | 0 | 36.1 | 0.8 | 0.80 | 0.37 |
+| stylegan lr 2e-3 (the new default) | 0 / 1 / 2 | 29.2 / 33.6 / 21.6 (28.1) | 0.8 / 0.6 / 0.8 | 0.71 / 0.77 / 0.75 | 0.34 / 0.43 / 0.44 |
+| stylegan lr 4e-3 | 0 | 31.3 | 0.7 | 0.69 | 0.51 |
+| stylegan filters=128 (lr 1e-3) | 0 | 36.3 | 0.7 | 0.66 | 0.26 |
+| stylegan mapping_layers=2, mixing_prob=0 (lr 1e-3) | 0 | 40.4 | 0.7 | 0.74 | 0.40 |
+| stylegan mapping_lr_multiplier=0.1 (lr 1e-3) | 0 | 47.2 | 0.7 | 0.74 | 0.13 |
 """
 
 from __future__ import annotations
