@@ -38,7 +38,10 @@ d_learning_rate=0.004"); all else the recipe's defaults of that day (filters 64,
 | progan lr 4e-3 (the new default) | 0 / 1 / 2 | 12.9 / 12.9 / 18.5 (14.8) | 0.9 / 0.8 / 0.7 | 0.70 / 0.67 / 0.68 | 0.72 / 0.73 / 0.80 |
 | progan start_resolution=16, epochs_per_stage=1 (lr 1e-3) | 0 | 41.9 | 0.6 | 0.79 | 0.39 |
 | same, filters=128 | 0 | 36.1 | 0.8 | 0.80 | 0.37 |
-| stylegan lr 2e-3 (the new default) | 0 / 1 / 2 | 29.2 / 33.6 / 21.6 (28.1) | 0.8 / 0.6 / 0.8 | 0.71 / 0.77 / 0.75 | 0.34 / 0.43 / 0.44 |
+| stylegan lr 2e-3, r1_gamma 1 | 0 / 1 / 2 | 29.2 / 33.6 / 21.6 (28.1) | 0.8 / 0.6 / 0.8 | 0.71 / 0.77 / 0.75 | 0.34 / 0.43 / 0.44 |
+| stylegan lr 2e-3, r1_gamma 10 (the new default) | 0 / 1 / 2 | 22.4 / 28.4 / 21.4 (24.1) | 0.9 / 0.9 / 0.8 | 0.74 / 0.75 / 0.76 | 0.46 / 0.35 / 0.43 |
+| stylegan lr 2e-3, r1_gamma 0.1 | 0 | 26.2 | 0.9 | 0.65 | 0.30 |
+| stylegan lr 2e-3, r1_gamma 1, ema 10k | 0 | 26.0 | 0.7 | 0.69 | 0.35 |
 | stylegan lr 4e-3 | 0 | 31.3 | 0.7 | 0.69 | 0.51 |
 | stylegan filters=128 (lr 1e-3) | 0 | 36.3 | 0.7 | 0.66 | 0.26 |
 | stylegan mapping_layers=2, mixing_prob=0 (lr 1e-3) | 0 | 40.4 | 0.7 | 0.74 | 0.40 |
