@@ -194,6 +194,10 @@ class GANLoss:
         stats["adversarial_d_loss"], stats["d_loss"] = stats["d_loss"], total
         return stats
 
+    def adversarial_loss(self, real_scores, fake_scores):
+        """Phase 1's loss of given scores, without regularisers (a held-out evaluation's)."""
+        return PHASES[self.loss][0](real_scores, fake_scores)["d_loss"]
+
     def _lazy_r1(self, critic: Critic, real, step):
         if step is None:
             raise ValueError(f"lazy R1 (r1_every={self.r1_every}) needs the step counter. Received: step=None")

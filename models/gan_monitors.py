@@ -59,6 +59,26 @@ class ModeCollapseWatcher:
                 f"best {best_recall:.3f} (the samples cover less and less of the real images)")
 
 
+class HeldOutMonitor(keras.callbacks.Callback):
+    """After each epoch: the discriminator on held-out real images and on fakes from fixed
+    codings (GAN.held_out_scores), recorded as val_loss, val_d_real_accuracy and
+    val_d_fake_accuracy (a val_loss well above loss: it memorises the training set). Takes the
+    place of Keras's validation pass; timed as validation_seconds."""
+
+    def __init__(self, ctx, real: np.ndarray, codings: np.ndarray):
+        super().__init__()
+        self.ctx = ctx
+        self.real = real
+        self.codings = codings
+
+    def on_epoch_end(self, epoch, logs=None):
+        if getattr(self.model, "stop_training", False):
+            return
+        with self.ctx.timings.measure("validation"):
+            scores = self.model.held_out_scores(self.real, self.codings)
+            self.ctx.record(epoch + 1, **{f"val_{name}": value for name, value in scores.items()})
+
+
 EVAL_SHARE = 0.10  # default cadence: evaluation under this share of the run's wall time
 
 

@@ -10,12 +10,15 @@ from latentq.models import training
 from latentq.models.data_checks import require_images
 from latentq.models.gan import GAN, compile_gan, ema_half_life
 from latentq.models.gan_builders import build_dcgan, build_dense_gan
-from latentq.models.gan_monitors import QualityMonitor, save_epoch_curves
+from latentq.models.gan_monitors import HeldOutMonitor, QualityMonitor, save_epoch_curves
 from latentq.models.samples import SAMPLE_GRID, SampleFn, SampleMonitor, fixed_noise, generate_images
 from latentq.recipes import gans as recipes
 
 if TYPE_CHECKING:
     from latentq.worker.context import RunContext
+
+
+HELD_OUT_SAMPLES = 1000  # held-out real images (and as many fixed fakes) scored after each epoch
 
 
 def train_adversarial(ctx, build: Callable[..., GAN], sample_fn: SampleFn = generate_images,
@@ -30,12 +33,13 @@ def train_adversarial(ctx, build: Callable[..., GAN], sample_fn: SampleFn = gene
     seed = ctx.spec.seed
     grid_noise = fixed_noise(seed, SAMPLE_GRID, params.codings, stream=0)
     eval_noise = fixed_noise(seed, params.eval_samples, params.codings, stream=1)
-    callbacks = (SampleMonitor(ctx, grid_noise, sample_fn),
+    real = data.x_val[:HELD_OUT_SAMPLES]
+    held_out = (HeldOutMonitor(ctx, real, fixed_noise(seed, len(real), params.codings, stream=4)),) if len(real) else ()
+    callbacks = (*held_out, SampleMonitor(ctx, grid_noise, sample_fn),
                  QualityMonitor(ctx, params.eval_every, eval_noise, params.collapse_threshold, sample_fn),
                  *extra_callbacks)
-    validation = (data.x_val,) if len(data.x_val) else None
     return training.train(ctx, lambda: compile_gan(build(params, data.sample_shape, seed), params),
-                          data.x_train, None, validation, numbers=network_sizes, callbacks=lambda model: callbacks,
+                          data.x_train, None, None, numbers=network_sizes, callbacks=lambda model: callbacks,
                           finish=lambda model: finish_adversarial(ctx, model, grid_noise, sample_fn))
 
 

@@ -76,13 +76,35 @@ class QualityClassifier:
 
     def _reference_for(self, seed: int) -> dict:
         if self._reference is None or self._reference["seed"] != seed:
-            real = datasets.load(self.dataset, 0).x_val
-            if len(real) > MAX_REFERENCE:
-                real = real[np.random.default_rng(seed).choice(len(real), MAX_REFERENCE, replace=False)]
-            features, _ = self.embed(real)
-            self._reference = {"seed": seed, "stats": _stats(features), "shape": tuple(real.shape[1:]),
-                               "features": features[:MAX_PR_REFERENCE]}
+            self._reference = self._cached_reference(seed) or self._measure_reference(seed)
         return self._reference
+
+    def _reference_path(self, seed: int) -> Path:
+        """Beside the classifier, named after its file's mtime: a retrained classifier's
+        features are measured again."""
+        return self.path.with_name(f"{self.path.stem}.reference-{seed}-{self.path.stat().st_mtime_ns}.npz")
+
+    def _cached_reference(self, seed: int) -> Optional[dict]:
+        """The reference measured by an earlier run (it saves loading the dataset and embedding its
+        validation images in every run)."""
+        try:
+            with np.load(self._reference_path(seed)) as saved:
+                return {"seed": seed, "stats": (saved["mean"], saved["covariance"]),
+                        "shape": tuple(int(n) for n in saved["shape"]), "features": saved["features"]}
+        except (OSError, KeyError, ValueError):
+            return None
+
+    def _measure_reference(self, seed: int) -> dict:
+        real = datasets.load(self.dataset, 0).x_val
+        if len(real) > MAX_REFERENCE:
+            real = real[np.random.default_rng(seed).choice(len(real), MAX_REFERENCE, replace=False)]
+        features, _ = self.embed(real)
+        reference = {"seed": seed, "stats": _stats(features), "shape": tuple(real.shape[1:]),
+                     "features": features[:MAX_PR_REFERENCE]}
+        mean, covariance = reference["stats"]
+        atomic_write(self._reference_path(seed), lambda tmp: np.savez(
+            tmp, mean=mean, covariance=covariance, shape=np.array(reference["shape"]), features=reference["features"]))
+        return reference
 
     def embed(self, images: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
         """(features, probabilities) of images in the dataset's sample shape."""

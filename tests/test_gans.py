@@ -108,6 +108,28 @@ def test_fit_logs_both_phases_and_validation():
     assert int(model.d_optimizer.iterations) == int(model.g_optimizer.iterations) == 6  # one of each per batch
 
 
+@pytest.mark.parametrize("loss", ["bce", "hinge"])
+def test_held_out_scores_are_the_loss_and_accuracies_of_every_image(loss):
+    model = tiny_dense(loss=loss)
+    rng = np.random.default_rng(2)
+    real = rng.random((300, 8, 8)).astype(np.float32)  # more than one eager batch
+    codings = rng.standard_normal((300, 4)).astype(np.float32)
+    scores = model.held_out_scores(real, codings, batch_size=128)
+
+    d = model.discriminator.predict(real, verbose=0)[:, 0].astype(np.float64)
+    f = model.discriminator.predict(model.generator.predict(codings, verbose=0), verbose=0)[:, 0].astype(np.float64)
+    if loss == "bce":
+        eps = 1e-7
+        expected = 0.5 * (np.mean(-np.log(np.clip(d, eps, 1))) + np.mean(-np.log(np.clip(1 - f, eps, 1))))
+        threshold = 0.5
+    else:
+        expected = np.mean(np.maximum(0, 1 - d)) + np.mean(np.maximum(0, 1 + f))
+        threshold = 0.0
+    assert scores["loss"] == pytest.approx(expected, rel=1e-4)
+    assert scores["d_real_accuracy"] == pytest.approx(np.mean(d > threshold))
+    assert scores["d_fake_accuracy"] == pytest.approx(np.mean(f <= threshold))
+
+
 def test_saved_gan_keeps_replay_buffer_and_optimizer_state(tmp_path):
     model = tiny_dense(replay_size=50, replay_fraction=0.5)
     model.fit(np.random.default_rng(2).random((64, 8, 8)), epochs=1, batch_size=16, verbose=0)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import shutil
 import threading
 import time
@@ -60,6 +62,29 @@ def test_metrics_separate_real_images_from_noise_and_collapse(digits_cache, digi
     assert collapsed["class_coverage"] == pytest.approx(0.1)
     assert collapsed["class_kl"] == pytest.approx(np.log(10), abs=1e-6)
     assert noise["mean_confidence"] < real["mean_confidence"]
+
+
+def test_the_reference_is_measured_once_and_again_for_a_retrained_classifier(digits_cache, monkeypatch):
+    classifier = quality.classifier_for("digits", digits_cache)
+    measured = dataclasses.replace(classifier, _reference=None)
+    features, stats = measured.reference_features(3), measured.reference(3)
+    assert len(list(classifier.path.parent.glob(f"{classifier.path.stem}.reference-3-*.npz"))) == 1
+
+    def no_dataset(*args, **kwargs):
+        raise AssertionError("the dataset was loaded again")
+
+    monkeypatch.setattr(quality.datasets, "load", no_dataset)
+    cached = dataclasses.replace(classifier, _reference=None)
+    assert np.array_equal(cached.reference_features(3), features)
+    assert all(np.array_equal(a, b) for a, b in zip(cached.reference(3), stats))
+
+    stat = classifier.path.stat()  # a retrained classifier has another mtime: its features differ
+    os.utime(classifier.path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    try:
+        with pytest.raises(AssertionError, match="loaded again"):
+            dataclasses.replace(classifier, _reference=None).reference(3)
+    finally:
+        os.utime(classifier.path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
 def test_grey_images_may_carry_a_channel_axis_and_wrong_shapes_are_refused(digits_cache, digits):
