@@ -72,6 +72,26 @@ VARIANTS = {
 }
 
 
+def raw_generator_scores(settings, run_id: str, dataset: str, seed: int) -> dict:
+    """For a run that keeps a generator EMA: the scores of its raw generator (the trained weights,
+    not the average), from the saved model, on the run's evaluation noise. EMA with and without,
+    from one training run: the comparison is not blurred by two runs' different trajectories."""
+    import keras
+    import numpy as np
+
+    from latentq.models.predict import batched
+    from latentq.models.quality import evaluate_samples
+    from latentq.models.samples import fixed_noise
+
+    model = keras.models.load_model(settings.run_dir(run_id) / "model.keras")
+    if getattr(model, "ema", None) is None:
+        return {}
+    noise = fixed_noise(seed, 1000, model.codings, stream=1)
+    generator = model.get_layer("generator")
+    images = np.clip(batched(lambda z: generator(z, training=False), noise, 256), 0.0, 1.0)
+    return evaluate_samples(dataset, images, settings.home / "cache", seed=seed)
+
+
 def parse_variant(text: str) -> tuple[str, tuple[str, dict]]:
     name, _, rest = text.partition("=")
     recipe, _, pairs = rest.partition(":")
@@ -114,6 +134,11 @@ def main() -> None:
             status = run_recipe(store, settings, recipe, args.dataset, args.epochs, args.batch_size, seed, params)
             row = {k: status["metrics"].get(k) for k in SHOWN}
             row.update(seed=seed, run=status["id"], seconds=round(status["wall_seconds"], 1))
+            raw = raw_generator_scores(settings, status["id"], args.dataset, seed)
+            if raw:
+                row.update({f"raw_{k}": raw[k] for k in SHOWN})
+                print(f"{name} seed {seed}, its raw generator: "
+                      + ", ".join(f"{k}={raw[k]:.3f}" for k in SHOWN), flush=True)
             results.setdefault(name, []).append(row)
             print(f"{name} seed {seed}: " + ", ".join(f"{k}={row[k]:.3f}" for k in SHOWN if row[k] is not None)
                   + f" ({row['seconds']} s)", flush=True)
@@ -126,6 +151,13 @@ def main() -> None:
             cells.append(" / ".join(f"{v:.3f}" for v in values) + (f" (mean {sum(values) / len(values):.3f})"
                                                                      if len(values) > 1 else ""))
         print(f"| {name} | {' | '.join(cells)} | {sum(r['seconds'] for r in rows):.0f} |")
+        if all("raw_fcd" in r for r in rows):
+            cells = []
+            for k in SHOWN:
+                values = [r[f"raw_{k}"] for r in rows]
+                cells.append(" / ".join(f"{v:.3f}" for v in values)
+                             + (f" (mean {sum(values) / len(values):.3f})" if len(values) > 1 else ""))
+            print(f"| {name}, raw generator | {' | '.join(cells)} | |")
     print(json.dumps({"dataset": args.dataset, "epochs": args.epochs, "batch_size": args.batch_size,
                       "seeds": args.seeds, "home": str(home), "results": results}))
 
