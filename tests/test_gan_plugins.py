@@ -100,7 +100,7 @@ def test_ema_parameter_is_a_half_life_or_a_decay_and_recipes_carry_it():
 
     assert ema_half_life(DCGANParams(ema=0.999), 32) == pytest.approx(32 * np.log(0.5) / np.log(0.999))
     assert ema_half_life(DCGANParams(ema=5000), 32) == 5000.0 and ema_half_life(DenseGANParams(), 32) == 0.0
-    assert loss_of(StyleGANParams()) == GANLoss("nonsaturating", r1_gamma=10.0, r1_every=4)
+    assert loss_of(StyleGANParams()) == GANLoss("nonsaturating", r1_gamma=1.0, r1_every=4)
     assert loss_of(ProGANParams(loss="wgan-gp", r1_gamma=0)).loss == "wgan-gp"
     with pytest.raises(ValueError):
         DCGANParams(loss="lsgan")

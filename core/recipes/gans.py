@@ -175,14 +175,13 @@ class ProGANParams(EqualizedGANParams, GrowthParams):
 class StyleGANParams(EqualizedGANParams, GrowthParams):
     grow: bool = Field(False, description="train progressively from start_resolution like progan, with fade-in "
                                           "(start_resolution, epochs_per_stage, fade_in apply only then)")
-    # Measured on mnist-5k, 5 epochs, batch 32, lr 2e-3 (bench/generator_quality.py): R1 weight 10
-    # gave fcd 22.4 / 28.4 / 21.4 (seeds 0-2, mean 24.1; DCGAN filters=32: 24.8), class_coverage
-    # 0.9 / 0.9 / 0.8; at 1: 29.2 / 33.6 / 21.6 (28.1), at 0.1: 26.2 (seed 0).
-    r1_gamma: float = Field(10.0, ge=0, le=1000, description="R1 penalty weight on real images (0: off)")
-    # The EMA (10k images, EqualizedGANParams' default) is on since session 5: mnist-5k, 10 epochs,
-    # seeds 0-2, the averaged and the raw generator of the same runs (bench/generator_quality.py):
-    # fcd 13.0 / 14.1 / 8.7 (mean 11.9) vs 20.4 / 17.2 / 17.4 (18.3), class_coverage 1.0 / 0.8 / 0.9
-    # vs 0.8 / 0.8 / 0.9. (At 5 epochs, lr 1e-3, seed 0, it had not helped: 38.1 vs 37.4.)
+    # R1 weight 1 and the EMA (10k images), EqualizedGANParams' defaults, since session 5. mnist-5k,
+    # 10 epochs, batch 32, lr 2e-3, seeds 0-2 (bench/generator_quality.py; "raw": the raw generator of
+    # the same runs); DCGAN filters=32: fcd 15.3 mean:
+    #   R1 1, EMA:  fcd 9.1 / 8.1 / 8.5 (mean 8.5), class_coverage 1.0 / 0.9 / 0.9; raw 10.8 / 18.4 / 8.6 (12.6)
+    #   R1 10, EMA: fcd 13.0 / 14.1 / 8.7 (11.9), class_coverage 1.0 / 0.8 / 0.9; raw 20.4 / 17.2 / 17.4 (18.3)
+    # (At 5 epochs without the EMA, R1 10 had been the better, fcd 24.1 vs 28.1, and the EMA had not
+    # helped at lr 1e-3, seed 0: 38.1 vs 37.4.)
     w_dim: int = Field(64, ge=1, le=4096, description="size of the style vector w (the mapping network's width)")
     mapping_layers: int = Field(8, ge=1, le=16, description="dense layers of the mapping network z -> w")
     mapping_lr_multiplier: float = Field(0.01, gt=0, le=1,
