@@ -30,7 +30,7 @@ from latentq.models.gan_losses import GANLoss
 from latentq.models.predict import batched
 
 RECALIBRATION_SAMPLES = 1000  # codings that re-measure an averaged generator's batch-norm statistics
-HELD_OUT_BATCH = 256  # images per eager call of held_out_scores
+HELD_OUT_BATCH = 256  # images per call of held_out_scores' traced functions
 
 
 @keras.saving.register_keras_serializable(package="latentq")

@@ -102,8 +102,12 @@ class QualityClassifier:
         reference = {"seed": seed, "stats": _stats(features), "shape": tuple(real.shape[1:]),
                      "features": features[:MAX_PR_REFERENCE]}
         mean, covariance = reference["stats"]
-        atomic_write(self._reference_path(seed), lambda tmp: np.savez(
-            tmp, mean=mean, covariance=covariance, shape=np.array(reference["shape"]), features=reference["features"]))
+        try:
+            atomic_write(self._reference_path(seed), lambda tmp: np.savez(
+                tmp, mean=mean, covariance=covariance, shape=np.array(reference["shape"]),
+                features=reference["features"]))
+        except OSError:  # a read-only or full cache: the next run measures it again
+            pass
         return reference
 
     def embed(self, images: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
