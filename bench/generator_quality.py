@@ -108,10 +108,21 @@ def raw_generator_scores(settings, run_id: str, dataset: str, seed: int) -> dict
     model = keras.models.load_model(settings.run_dir(run_id) / "model.keras")
     if getattr(model, "ema", None) is None:
         return {}
-    noise = fixed_noise(seed, 1000, model.codings, stream=1)
+    samples = json.loads((settings.run_dir(run_id) / "spec.json").read_text())["params"]["eval_samples"]
+    noise = fixed_noise(seed, int(samples), model.codings, stream=1)
     generator = model.get_layer("generator")
     images = np.clip(batched(lambda z: generator(z, training=False), noise, 256), 0.0, 1.0)
     return evaluate_samples(dataset, images, settings.home / "cache", seed=seed)
+
+
+def table_cells(rows: list[dict], prefix: str) -> str:
+    """One markdown cell per shown metric: the seeds' values, and their mean when there are several."""
+    cells = []
+    for k in SHOWN:
+        values = [r[prefix + k] for r in rows if r.get(prefix + k) is not None]
+        mean = f" (mean {sum(values) / len(values):.3f})" if len(values) > 1 else ""
+        cells.append(" / ".join(f"{v:.3f}" for v in values) + mean)
+    return " | ".join(cells)
 
 
 def parse_variant(text: str) -> tuple[str, tuple[str, dict]]:
@@ -167,19 +178,9 @@ def main() -> None:
     print(f"\n{args.dataset}, {args.epochs} epochs, batch {args.batch_size}, seeds {args.seeds}")
     print(f"| variant | {' | '.join(SHOWN)} | seconds |\n|---|{'---|' * len(SHOWN)}---|")
     for name, rows in results.items():
-        cells = []
-        for k in SHOWN:
-            values = [r[k] for r in rows if r[k] is not None]
-            cells.append(" / ".join(f"{v:.3f}" for v in values) + (f" (mean {sum(values) / len(values):.3f})"
-                                                                     if len(values) > 1 else ""))
-        print(f"| {name} | {' | '.join(cells)} | {sum(r['seconds'] for r in rows):.0f} |")
+        print(f"| {name} | {table_cells(rows, '')} | {sum(r['seconds'] for r in rows):.0f} |")
         if all("raw_fcd" in r for r in rows):
-            cells = []
-            for k in SHOWN:
-                values = [r[f"raw_{k}"] for r in rows]
-                cells.append(" / ".join(f"{v:.3f}" for v in values)
-                             + (f" (mean {sum(values) / len(values):.3f})" if len(values) > 1 else ""))
-            print(f"| {name}, raw generator | {' | '.join(cells)} | |")
+            print(f"| {name}, raw generator | {table_cells(rows, 'raw_')} | |")
     print(json.dumps({"dataset": args.dataset, "epochs": args.epochs, "batch_size": args.batch_size,
                       "seeds": args.seeds, "home": str(home), "results": results}))
 
