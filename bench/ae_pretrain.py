@@ -36,7 +36,9 @@ def main() -> None:
     import keras
 
     from latentq import datasets
-    from latentq.models import ae_builders, codings, pretraining
+    from latentq.models import codings
+    from latentq.models.autoencoders import builders as ae_builders
+    from latentq.models.autoencoders import pretraining
 
     keras.utils.set_random_seed(args.seed)
     data = datasets.load(args.dataset, args.seed)

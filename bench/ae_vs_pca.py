@@ -34,7 +34,8 @@ def main() -> None:
     from sklearn.decomposition import PCA
 
     from latentq import datasets
-    from latentq.models import ae_builders, codings
+    from latentq.models import codings
+    from latentq.models.autoencoders import builders as ae_builders
 
     data = datasets.load(args.dataset, args.seed)
     flat_train = data.x_train.reshape(len(data.x_train), -1)

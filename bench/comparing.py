@@ -35,7 +35,7 @@ def bench_home() -> str:
     global _HOME
     if _HOME is None:
         _HOME = os.environ.get("LATENTQ_BENCH_HOME") or tempfile.mkdtemp(prefix="lq-bench-")
-        warm = ("import sys; from pathlib import Path; from latentq.models.quality import classifier_for; "
+        warm = ("import sys; from pathlib import Path; from latentq.models.evaluation.quality import classifier_for; "
                 "classifier_for('mnist-5k', Path(sys.argv[1]) / 'cache')")
         subprocess.run([sys.executable, "-c", warm, _HOME], check=True, capture_output=True)
     return _HOME

@@ -1,7 +1,7 @@
 """Does a generator EMA help a DCGAN? One training run, raw and averaged generators scored side by side.
 
 Trains `dcgan` (its default parameters) with plain keras `fit` and, after every batch, updates
-several generator averages (latentq.models.ema.WeightAverage, different half-lives / ramp-ups)
+several generator averages (latentq.models.gan.ema.WeightAverage, different half-lives / ramp-ups)
 from a callback; after each epoch scores the raw generator and each average (also with its batch-norm statistics re-measured) on the same 1,000
 fixed-noise samples with the offline metrics (fcd, class_coverage, precision, recall).
 
@@ -48,8 +48,11 @@ def main() -> None:
     import numpy as np
 
     from latentq import datasets
-    from latentq.models import gan, gan_builders, quality, samples
-    from latentq.models.ema import WeightAverage
+    from latentq.models import samples
+    from latentq.models.gan import model as gan
+    from latentq.models.gan import builders as gan_builders
+    from latentq.models.evaluation import quality
+    from latentq.models.gan.ema import WeightAverage
     from latentq.recipes.catalog import get_recipe
 
     cache = Path(tempfile.mkdtemp(prefix="latentq-ema-probe-"))

@@ -6,7 +6,7 @@
     python bench/gan_loop.py --recipe dcgan -e 3 --set filters=32
 
 Both loops train the same networks (the recipe's generator and discriminator, built by
-latentq.models.gan) on mnist-5k's training split, in this one process:
+latentq.models.gan.model) on mnist-5k's training split, in this one process:
 
 - notes: the plain Keras script of the notes: a Sequential `gan = [generator, discriminator]`,
   the discriminator compiled, `trainable` toggled, and per batch two `train_on_batch` calls
@@ -104,8 +104,8 @@ def main() -> int:
 
     import latentq.models  # noqa: F401
     from latentq.datasets import load
-    from latentq.models import gan_builders
-    from latentq.models.gan import compile_gan
+    from latentq.models.gan import builders as gan_builders
+    from latentq.models.gan.model import compile_gan
     from latentq.recipes.gans import DCGANParams, DenseGANParams
 
     warnings.filterwarnings("ignore")  # Keras warns about the notes' trainable toggling, as it should

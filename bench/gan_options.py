@@ -54,7 +54,7 @@ def main() -> int:
     from latentq.db.store import Store
     from latentq.settings import load_settings
     from latentq.spec import build_spec, parse_sets
-    from latentq.worker.job import execute_run
+    from latentq.worker.jobs import execute_run
 
     settings = load_settings()
     store = Store(settings.db_url, settings.artifact_root)

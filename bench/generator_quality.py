@@ -2,7 +2,7 @@
 
 Trains each variant through the shared job function (as `latentq run` does) on the same
 dataset, epochs, batch size and seeds, and prints the final fcd, class_coverage, precision and
-recall (latentq.models.quality, the latentq classifier's features; lower fcd is better) with
+recall (latentq.models.evaluation.quality, the latentq classifier's features; lower fcd is better) with
 the mean over seeds, then a JSON object with every number.
 
     python bench/generator_quality.py                          # mnist-5k, 5 epochs, batch 32, seed 0
@@ -102,7 +102,7 @@ def raw_generator_scores(settings, run_id: str, dataset: str, seed: int) -> dict
     import numpy as np
 
     from latentq.models.predict import batched
-    from latentq.models.quality import evaluate_samples
+    from latentq.models.evaluation.quality import evaluate_samples
     from latentq.models.samples import fixed_noise
 
     model = keras.models.load_model(settings.run_dir(run_id) / "model.keras")

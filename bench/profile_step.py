@@ -70,8 +70,8 @@ def main() -> int:
 
     import latentq.models  # noqa: F401
     from latentq.datasets import load
-    from latentq.models import gan_builders
-    from latentq.models.gan import compile_gan
+    from latentq.models.gan import builders as gan_builders
+    from latentq.models.gan.model import compile_gan
     from latentq.recipes.gans import DCGANParams, DenseGANParams
     from latentq.spec import parse_sets
 

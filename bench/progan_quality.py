@@ -32,7 +32,7 @@ COLUMNS = ("resolution", "alpha", "d_loss", "g_loss", "d_real_accuracy", "d_fake
 def run_recipe(store, settings, recipe: str, dataset: str, epochs: int, batch_size: int, seed: int,
                params: dict[str, str]) -> dict:
     from latentq.spec import build_spec
-    from latentq.worker.job import execute_run
+    from latentq.worker.jobs import execute_run
 
     spec = build_spec(kind="train", recipe=recipe, dataset=dataset, epochs=epochs, batch_size=batch_size,
                       seed=seed, params=params)

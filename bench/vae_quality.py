@@ -45,7 +45,7 @@ def main() -> None:
     from latentq.db.store import Store
     from latentq.settings import load_settings
     from latentq.spec import GenerateOptions, build_spec
-    from latentq.worker.job import execute_run
+    from latentq.worker.jobs import execute_run
 
     settings = load_settings()
     store = Store(settings.db_url, settings.artifact_root)
@@ -64,7 +64,7 @@ def main() -> None:
     generated = execute(kind="generate", recipe=args.recipe, dataset=args.dataset, epochs=1, seed=args.seed,
                         parent=trained["id"], generate=GenerateOptions(n=64, interpolate=True, reconstruct=True))
 
-    from latentq.models import quality  # TensorFlow: after the jobs, which import it anyway
+    from latentq.models.evaluation import quality  # TensorFlow: after the jobs, which import it anyway
 
     cache = settings.home / "cache"
     data = datasets.load(args.dataset, args.seed + 1)  # another split: real images the reference has not seen

@@ -105,7 +105,7 @@ def run(recipe: str, as_json: bool, dry_run: bool, **opts: Any) -> None:
 
 def _foreground(run_id: str, settings, store, quiet: bool) -> dict[str, Any]:
     """The shared job function in this process, with a progress bar fed from the store."""
-    from latentq.worker.job import execute_run
+    from latentq.worker.jobs import execute_run
 
     store.mark_local(run_id, socket.gethostname(), os.getpid())  # this process owns its recovery
     if quiet:

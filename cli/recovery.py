@@ -36,7 +36,7 @@ def retry(run_id: str, local: bool) -> None:
         sys.exit(render.exit_code(status))
 
     from latentq.worker.app import ping_broker
-    from latentq.worker.requeue import requeue, resend
+    from latentq.worker.jobs import requeue, resend
 
     ping_broker()
     if run.status == RunStatus.QUEUED.value:
@@ -61,7 +61,7 @@ def resend_if_lost(store, run_id: str, settings) -> bool:
     """Submitted again (same idempotency key): a queued run whose message the broker does not
     hold gets it now instead of waiting for the sweep."""
     from latentq.db.schema import RunStatus
-    from latentq.worker.requeue import queued_run_ids, resend
+    from latentq.worker.jobs import queued_run_ids, resend
 
     run = store.get(run_id)
     if run.status != RunStatus.QUEUED.value or run.pid is not None:

@@ -245,7 +245,7 @@ class Store:
     def release(self, run_id: str, owner: str, refused: bool = False) -> bool:
         """running → queued by its owner (warm shutdown, or a run it cannot see): the next
         attempt resumes. A refused run's claim does not count as an attempt. Send its message
-        through latentq.worker.requeue."""
+        through latentq.worker.jobs."""
         return self._transition(
             run_id,
             [Run.owner == owner, Run.status == RunStatus.RUNNING.value],
@@ -304,7 +304,7 @@ class Store:
                 return RunStatus.FAILED.value
             return None
         if self._transition(run.id, where, status=RunStatus.QUEUED.value, owner=None, **_queued_again()):
-            return RunStatus.QUEUED.value  # latentq.worker.requeue sends its message and says so
+            return RunStatus.QUEUED.value  # latentq.worker.jobs sends its message and says so
         return None
 
     # ---- the outbox: every queued run's message is sent, or the sweep sends it -----------

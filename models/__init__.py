@@ -27,7 +27,14 @@ def _import_tensorflow_quietly() -> None:
 _import_tensorflow_quietly()
 
 # Registers every custom Keras class (`latentq>Name`) and attaches every recipe's trainer.
-from latentq.models import layers, gan_layers, style_layers  # noqa: E402,F401
-from latentq.models import autoencoders, greedy, pretraining  # noqa: E402,F401
-from latentq.models import vae, vae_recipes  # noqa: E402,F401
-from latentq.models import gan, gan_recipes, progan, stylegan  # noqa: E402,F401
+import latentq.models.layers.tied  # noqa: E402,F401
+import latentq.models.layers.gan  # noqa: E402,F401
+import latentq.models.layers.progressive  # noqa: E402,F401
+import latentq.models.layers.style  # noqa: E402,F401
+import latentq.models.autoencoders.recipes  # noqa: E402,F401
+import latentq.models.autoencoders.greedy  # noqa: E402,F401
+import latentq.models.autoencoders.pretraining  # noqa: E402,F401
+import latentq.models.vae.recipes  # noqa: E402,F401
+import latentq.models.gan.recipes  # noqa: E402,F401
+import latentq.models.gan.progressive.recipes  # noqa: E402,F401
+import latentq.models.gan.stylegan.recipes  # noqa: E402,F401

@@ -23,7 +23,7 @@ What a job writes (artifact kinds in brackets):
 
 - sampling (when the recipe can sample; always, so every job records the quality numbers):
   `images/samples.png` [samples], a grid of `--n` samples; and `fcd`, `class_coverage`,
-  `class_kl`, `mean_confidence`, `classifier_accuracy` (latentq.models.quality) on the parent's
+  `class_kl`, `mean_confidence`, `classifier_accuracy` (latentq.models.evaluation.quality) on the parent's
   `eval_samples` samples (1000 when the parent has none or set 0), the grid's among them;
 - `--interpolate`: `images/interpolation_source.png` (3x4 random codings),
   `images/interpolation_grid.png` (those codings resized to 5x7, bilinear, as in the notes) and
@@ -34,7 +34,7 @@ What a job writes (artifact kinds in brackets):
   [interpolation], 5 straight lines in w space; `--style-mix [--crossover L]` draws
   `images/style_mixing.png` [style_mixing] (models.stylegan.style_mixing_grid);
 - `--fid`: an Inception-v3 FID of the scored samples against the held-out images, or one event
-  line where its weights cannot be had (latentq.models.fid);
+  line where its weights cannot be had (latentq.models.evaluation.fid);
 - a GAN that kept a generator EMA is sampled with the averaged weights;
 - `--reconstruct`: `images/reconstructions.png` [reconstructions], rows of held-out images
   over their reconstructions, and `val_mse` over the whole held-out split; a parent that cannot
@@ -110,7 +110,7 @@ def _w_average(model: keras.Model) -> np.ndarray:
 def source_for(model: keras.Model, params, truncation: Optional[float] = None) -> Source:
     """Adapt a trained model by its sub-models: generator (GANs), encoder + decoder (VAEs, AEs);
     `truncation`: StyleGAN's psi (codings -> w, truncated towards the tracked average w)."""
-    from latentq.models.style_sampling import truncated_styles
+    from latentq.models.gan.stylegan.sampling import truncated_styles
 
     source = Source()
     maker = _sub_model(model, "generator")
@@ -201,7 +201,7 @@ def _reconstruct(ctx, source: Source, parent: JobSpec, options: GenerateOptions,
 
 def _interpolate_w(ctx, model: keras.Model, source: Source, rng: np.random.Generator) -> None:
     """StyleGAN: rows of images on straight lines in w space between two random codings' w."""
-    from latentq.models.style_sampling import interpolate_w
+    from latentq.models.gan.stylegan.sampling import interpolate_w
 
     mapping, synthesis = _styles(model)
     rows = []
@@ -215,7 +215,7 @@ def _interpolate_w(ctx, model: keras.Model, source: Source, rng: np.random.Gener
 
 def _style_mix(ctx, model: keras.Model, source: Source, options: GenerateOptions, rng: np.random.Generator) -> None:
     """StyleGAN: rows = sources A, columns = sources B; each cell B's coarse styles with A's fine ones."""
-    from latentq.models.stylegan import MIXING_COLS, MIXING_ROWS, style_mixing_grid
+    from latentq.models.gan.stylegan.recipes import MIXING_COLS, MIXING_ROWS, style_mixing_grid
 
     count = len(_styles(model)[1].inputs)
     if options.crossover is not None and not 1 <= options.crossover < count:
@@ -228,13 +228,13 @@ def _style_mix(ctx, model: keras.Model, source: Source, options: GenerateOptions
 
 
 def _fid(ctx, parent: JobSpec, images: np.ndarray) -> None:
-    from latentq.models import fid
+    from latentq.models.evaluation import fid
 
     fid.record_fid(ctx, _held_out(parent).x_val, images, step=0)
 
 
 def run(ctx) -> None:
-    """The body of a generation job (models.registry calls it for kind == "generate")."""
+    """The body of a generation job (models.runner calls it for kind == "generate")."""
     from latentq.models.samples import sampling_weights
 
     spec = ctx.spec
@@ -250,7 +250,7 @@ def run(ctx) -> None:
 
 
 def _generate(ctx, model: keras.Model, parent: JobSpec, info, options: GenerateOptions) -> None:
-    from latentq.models import quality
+    from latentq.models.evaluation import quality
 
     spec = ctx.spec
     params = parent.recipe_params()

@@ -61,9 +61,9 @@ def resume(ctx, load: bool = True) -> Resume:
 def fit(ctx, model: keras.Model, x, y, validation_data, initial_epoch: int = 0,
         epochs: Optional[int] = None, extra_callbacks: tuple = ()) -> float:
     """model.fit with the job's callbacks; returns the seconds of the training steps alone.
-    Adds to ctx.timings (latentq.worker.timings), waits for the checkpoint of the last epoch (or
+    Adds to ctx.timings (latentq.runtime.timings), waits for the checkpoint of the last epoch (or
     of the stop) to be on disk, then stops here if asked to stop."""
-    from latentq.worker.callbacks import TimingCallback
+    from latentq.runtime.callbacks import TimingCallback
 
     epochs = ctx.spec.epochs if epochs is None else epochs
     if initial_epoch >= epochs:

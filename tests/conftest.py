@@ -65,7 +65,7 @@ def run_job(store, settings, recipe: str, dataset: Optional[str] = None, epochs:
             batch_size: int = 64, seed: int = 0, **params: Any) -> dict[str, Any]:
     """Create a run and execute it in this process through the shared job function."""
     from latentq.spec import build_spec
-    from latentq.worker.job import execute_run
+    from latentq.worker.jobs import execute_run
 
     spec = build_spec(kind="train", recipe=recipe, dataset=dataset, epochs=epochs, batch_size=batch_size,
                       seed=seed, params={k: str(v) for k, v in params.items()})
@@ -82,7 +82,7 @@ def train(store, settings):
 @pytest.fixture(scope="session")
 def quality_cache(tmp_path_factory) -> Path:
     """The digits quality classifier, trained once per test session."""
-    from latentq.models import quality
+    from latentq.models.evaluation import quality
 
     cache = tmp_path_factory.mktemp("quality-cache")
     quality.classifier_for("digits", cache)

@@ -15,8 +15,10 @@ import pytest
 keras = pytest.importorskip("keras")
 
 import latentq.models  # noqa: E402,F401  (registers the custom objects)
-from latentq.models import ae_builders, codings, greedy, training  # noqa: E402
-from latentq.models.layers import DenseTranspose, KLDivergenceRegularizer, TiedAutoencoder  # noqa: E402
+from latentq.models import codings, training  # noqa: E402
+from latentq.models.autoencoders import builders as ae_builders  # noqa: E402
+from latentq.models.autoencoders import greedy  # noqa: E402
+from latentq.models.layers.tied import DenseTranspose, KLDivergenceRegularizer, TiedAutoencoder  # noqa: E402
 
 RNG = np.random.default_rng(0)
 X8 = RNG.random((64, 8, 8)).astype("float32")

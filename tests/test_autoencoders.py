@@ -15,7 +15,10 @@ from conftest import artifact_paths
 keras = pytest.importorskip("keras")
 
 import latentq.models  # noqa: E402,F401
-from latentq.models import ae_builders, greedy, pretraining, training  # noqa: E402
+from latentq.models import training  # noqa: E402
+from latentq.models.autoencoders import builders as ae_builders  # noqa: E402
+from latentq.models.autoencoders import greedy  # noqa: E402
+from latentq.models.autoencoders import pretraining  # noqa: E402
 
 SMALL = {"hidden": 16, "codings": 4}
 AE_METRICS = ("loss", "val_loss", "val_mse", "params", "baseline_mse", "train_seconds")

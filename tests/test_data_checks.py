@@ -173,7 +173,7 @@ def test_the_worker_checks_again_when_the_job_starts(store, settings, tmp_path):
     """The dataset turned bad between submit and run: the run fails with one line, before any
     model code is imported."""
     from latentq.spec import build_spec
-    from latentq.worker.job import execute_run
+    from latentq.worker.jobs import execute_run
 
     path = tmp_path / "d.npz"
     np.savez(path, x=GOOD)

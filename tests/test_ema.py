@@ -10,7 +10,7 @@ pytest.importorskip("keras")
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
-from latentq.models.ema import WeightAverage, half_life_from_decay  # noqa: E402
+from latentq.models.gan.ema import WeightAverage, half_life_from_decay  # noqa: E402
 
 
 def tiny_network(name="generator") -> keras.Model:
@@ -174,7 +174,7 @@ def test_a_fixed_list_of_variables_can_be_tracked_instead_of_a_network():
 
 
 def test_batch_norm_statistics_are_measured_again_on_the_given_inputs():
-    from latentq.models.ema import recalibrate_batch_norm
+    from latentq.models.gan.ema import recalibrate_batch_norm
 
     network = tiny_network()
     x = np.random.default_rng(4).standard_normal((50, 3)).astype(np.float32)

@@ -9,7 +9,9 @@ pytest.importorskip("keras")
 
 import keras  # noqa: E402
 
-from latentq.models import fid, quality  # noqa: E402
+from latentq.models.evaluation import fid  # noqa: E402
+
+from latentq.models.evaluation import quality  # noqa: E402
 
 
 def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians():

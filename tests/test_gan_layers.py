@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import latentq.models  # noqa: F401  (registers the layers)
-from latentq.models.gan_layers import MinibatchDiscrimination, ReplayBuffer
+from latentq.models.layers.gan import MinibatchDiscrimination, ReplayBuffer
 
 # ---- minibatch discrimination ------------------------------------------------------------------
 

@@ -12,8 +12,8 @@ pytest.importorskip("keras")
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
-from latentq.models import gan_losses  # noqa: E402
-from latentq.models.gan_losses import GANLoss  # noqa: E402
+from latentq.models.gan import losses as gan_losses  # noqa: E402
+from latentq.models.gan.losses import GANLoss  # noqa: E402
 
 
 def value(x) -> float:

@@ -1,4 +1,4 @@
-"""The GAN with the run's loss (latentq.models.gan_losses) and a generator EMA: both phases in one
+"""The GAN with the run's loss (latentq.models.gan.losses) and a generator EMA: both phases in one
 compiled step, fit + save + load + resume exactness of the average, sampling with it."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ pytest.importorskip("keras")
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
-from latentq.models.gan import GAN  # noqa: E402
-from latentq.models.gan_losses import GANLoss  # noqa: E402
+from latentq.models.gan.model import GAN  # noqa: E402
+from latentq.models.gan.losses import GANLoss  # noqa: E402
 from latentq.models.samples import generate_images  # noqa: E402
 
 
@@ -95,7 +95,7 @@ def test_without_ema_a_gan_saves_as_before(tmp_path):
 
 
 def test_ema_parameter_is_a_half_life_or_a_decay_and_recipes_carry_it():
-    from latentq.models.gan import ema_half_life, loss_of
+    from latentq.models.gan.model import ema_half_life, loss_of
     from latentq.recipes.gans import DCGANParams, DenseGANParams, ProGANParams, StyleGANParams
 
     assert ema_half_life(DCGANParams(ema=0.999), 32) == pytest.approx(32 * np.log(0.5) / np.log(0.999))

@@ -15,9 +15,12 @@ import pytest
 
 import latentq.models  # noqa: F401  (registers the custom objects)
 from latentq import pictures
-from latentq.models import gan, gan_builders, gan_monitors, samples
+from latentq.models import samples
+from latentq.models.gan import model as gan
+from latentq.models.gan import builders as gan_builders
+from latentq.models.gan import monitors as gan_monitors
 from latentq.recipes.gans import DCGANParams, DenseGANParams
-from latentq.worker.timings import Timings
+from latentq.runtime.timings import Timings
 from tests.conftest import artifact_paths, cli
 
 GAN_METRICS = ("loss", "val_loss", "d_loss", "g_loss", "d_real_accuracy", "d_fake_accuracy")
@@ -324,7 +327,7 @@ def test_a_resumed_run_continues_with_its_buffer_optimizer_and_montage(train_dig
     (1,617 fakes an epoch through 200 slots: position 17, then 34), so do the optimizer's steps and
     the generator EMA (never reset to the raw generator: it has seen both epochs' images)."""
     from latentq.spec import build_spec
-    from latentq.worker.job import execute_run
+    from latentq.worker.jobs import execute_run
 
     params = {"replay_size": 200, "eval_every": 0, "eval_samples": 100, "ema": 500}
     first = train_digits("gan", epochs=1, batch_size=64, **params)

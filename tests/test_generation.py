@@ -20,7 +20,7 @@ QUALITY = ("fcd", "class_coverage", "class_kl", "mean_confidence", "classifier_a
 def trained_classifier(tmp_path_factory) -> Path:
     """The digits quality classifier, trained once for this module (in a pytest-private cache)."""
     pytest.importorskip("keras")
-    from latentq.models import quality
+    from latentq.models.evaluation import quality
 
     cache = tmp_path_factory.mktemp("cache")
     quality.classifier_for("digits", cache)
@@ -39,7 +39,7 @@ def vae_run(train, settings, trained_classifier):
 def generate_in_process(store, settings, parent: str, seed: int = 0, **options) -> dict:
     """Create a generation run and execute it here through the shared job function."""
     from latentq.spec import GenerateOptions, build_spec
-    from latentq.worker.job import execute_run
+    from latentq.worker.jobs import execute_run
 
     parent_spec = store.spec(parent)
     spec = build_spec(kind="generate", recipe=parent_spec["recipe"], dataset=parent_spec["dataset"], epochs=1,

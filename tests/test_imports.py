@@ -9,7 +9,7 @@ PROBE = """
 import sys
 from latentq.cli.errors import run_cli
 from latentq.cli.main import cli
-import latentq.worker.app, latentq.worker.tasks, latentq.worker.job, latentq.spec, latentq.datasets
+import latentq.worker.app, latentq.worker.tasks, latentq.worker.jobs, latentq.runtime.job, latentq.spec, latentq.datasets
 import latentq.worker.process, latentq.worker.supervisor, latentq.worker.live, latentq.worker.trainer
 for args in (["--help"], ["models", "--json"], ["datasets", "--json"], ["run", "stacked-ae", "--dry-run"],
              ["worker", "--gpus", "0,1", "--dry-run"]):

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import latentq.models  # noqa: F401  (registers the custom objects)
-from latentq.models import canvas
-from latentq.models.canvas import Frame
-from latentq.models.growth import GrowthPlan
-from latentq.models.progan import ProGAN
+from latentq.models.gan.progressive import canvas
+from latentq.models.gan.progressive.canvas import Frame
+from latentq.models.gan.progressive.growth import GrowthPlan
+from latentq.models.gan.progressive.recipes import ProGAN
 from tests.conftest import artifact_paths, cli
 
 GAN_METRICS = ("loss", "val_loss", "d_loss", "g_loss", "d_real_accuracy", "d_fake_accuracy")
@@ -197,7 +197,7 @@ def test_a_resumed_run_continues_mid_fade(train_digits, store, settings):
     """Attempt 1 stops after epoch 3 halfway through the 8x8 fade-in; attempt 2 (the same
     checkpoint, 4 epochs) goes on at 8x8 from alpha 0.5, not from a fresh stage."""
     from latentq.spec import build_spec
-    from latentq.worker.job import execute_run
+    from latentq.worker.jobs import execute_run
 
     params = {**SMALL, "epochs_per_stage": 2, "fade_in": 1.0, "eval_every": 0}
     first = train_digits("progan", epochs=3, batch_size=64, **params)

@@ -16,7 +16,7 @@ from latentq import datasets
 
 pytest.importorskip("keras")
 
-from latentq.models import quality  # noqa: E402
+from latentq.models.evaluation import quality  # noqa: E402
 
 
 @pytest.fixture(scope="module")

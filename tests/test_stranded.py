@@ -79,7 +79,7 @@ def test_many_sweeps_at_once_send_one_message(request, db, store, broker, monkey
     import threading
 
     from latentq.db.store import Store
-    from latentq.worker.requeue import resend_lost
+    from latentq.worker.jobs import resend_lost
 
     if db == "postgresql":
         store = Store(request.getfixturevalue("pg_database"), store.artifact_root)
@@ -173,7 +173,7 @@ def test_an_embedded_run_whose_process_died_is_failed_by_the_next_command_here(s
 
 
 def test_a_worker_releases_a_run_whose_checkpoint_it_cannot_see(store, settings):
-    from latentq.worker.job import execute_run
+    from latentq.worker.jobs import execute_run
 
     run_id, _ = store.create_run(_spec())
     _set(store, run_id, checkpoint_epoch=3)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import latentq.models  # noqa: F401  (registers the layers)
-from latentq.models.style_layers import (AdaIN, ConstantInput, EqualizedConv2D, EqualizedDense, FadeIn,
-                                         MinibatchStdDev, NoiseInjection, PixelNorm)
+from latentq.models.layers.progressive import EqualizedConv2D, EqualizedDense, FadeIn, MinibatchStdDev, PixelNorm
+from latentq.models.layers.style import AdaIN, ConstantInput, NoiseInjection
 
 RNG = np.random.default_rng(0)
 

@@ -10,7 +10,7 @@ pytest.importorskip("keras")
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
-from latentq.models.style_sampling import WAverage, interpolate_w, truncate, truncated_styles  # noqa: E402
+from latentq.models.gan.stylegan.sampling import WAverage, interpolate_w, truncate, truncated_styles  # noqa: E402
 
 
 def test_the_average_w_follows_its_running_mean_and_is_saved(tmp_path):

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 import latentq.models  # noqa: F401  (registers the custom objects)
-from latentq.models import gan, stylegan
-from latentq.models.stylegan import GrowingStyleGAN, StyleGAN
+from latentq.models.gan import model as gan
+from latentq.models.gan.stylegan import recipes as stylegan
+from latentq.models.gan.stylegan.recipes import GrowingStyleGAN, StyleGAN
 from latentq.recipes.gans import StyleGANParams
 from tests.conftest import artifact_paths, cli
 

@@ -78,7 +78,7 @@ def test_run_in_a_terminal_shows_the_epoch_counter_advance(lq_home):
 # that draws the progress has started; the epochs then advance with stderr back.
 _FORCED_RACE = r"""
 import os, sys, time
-import latentq.worker.job as job
+import latentq.worker.jobs as job
 from latentq.cli import main
 
 state = {"id": "abc", "status": "running", "epoch": 0, "epochs": %(epochs)d, "metrics": {}}

@@ -13,10 +13,10 @@ import keras
 import numpy as np
 import pytest
 
-from latentq.worker import snapshot
-from latentq.worker.callbacks import first_call_extra
-from latentq.worker.timings import PARTS
-from latentq.worker.writer import BackgroundWriter
+from latentq.runtime import snapshot
+from latentq.runtime.callbacks import first_call_extra
+from latentq.runtime.timings import PARTS
+from latentq.runtime.writer import BackgroundWriter
 
 def test_a_runs_timings_add_up_to_its_wall_time(train, store):
     from latentq import datasets
@@ -129,7 +129,7 @@ def test_later_snapshots_read_the_variables_the_first_walk_found_until_the_model
 def test_default_evaluation_cadence_keeps_its_cost_near_a_tenth_of_the_time(monkeypatch):
     """Epochs of 1 s, evaluations of 0.5 s on a fake clock: evaluated at epoch 1 (to learn the
     cost), then only while the time spent stays under 10 %, and always after the last epoch."""
-    from latentq.models import gan_monitors
+    from latentq.models.gan import monitors as gan_monitors
 
     clock = SimpleNamespace(now=0.0)
     monkeypatch.setattr(gan_monitors.time, "perf_counter", lambda: clock.now)

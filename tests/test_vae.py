@@ -15,7 +15,9 @@ from conftest import artifact_paths
 
 keras = pytest.importorskip("keras")
 
-from latentq.models import vae, vae_builders, vae_recipes  # noqa: E402
+from latentq.models.vae import model as vae  # noqa: E402
+from latentq.models.vae import builders as vae_builders  # noqa: E402
+from latentq.models.vae import recipes as vae_recipes  # noqa: E402
 from latentq.recipes.vae import ConvVAEParams, VAEParams  # noqa: E402
 
 SMALL = dict(hidden1=24, hidden2=12, codings=4, eval_samples=200)
@@ -161,7 +163,7 @@ def test_vae_refuses_vectors_in_one_line(train):
 def test_a_resumed_vae_run_continues_from_its_checkpoint(train, store, settings):
     """A second attempt finds checkpoints/latest.keras (the VAE, loaded) and trains epoch 2 only."""
     from latentq.spec import build_spec
-    from latentq.worker.job import execute_run
+    from latentq.worker.jobs import execute_run
 
     small = {**SMALL, "eval_samples": 0}
     first = train("vae", dataset="digits", epochs=1, **small)

@@ -94,7 +94,7 @@ def ping_broker(timeout: float = 3.0) -> None:
 @signals.worker_shutting_down.connect
 def _on_shutdown(**_kwargs) -> None:
     """Warm shutdown (SIGTERM): the running job checkpoints and goes back to the queue."""
-    from latentq.worker.context import PROCESS_SHUTDOWN
+    from latentq.runtime.context import PROCESS_SHUTDOWN
     from latentq.worker.process import STATE
 
     PROCESS_SHUTDOWN.set()

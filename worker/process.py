@@ -21,7 +21,7 @@ from typing import Any, Optional
 from latentq.db.schema import RunStatus
 from latentq.files import inside
 from latentq.settings import Settings
-from latentq.worker.requeue import requeue
+from latentq.worker.jobs import requeue
 
 log = logging.getLogger("latentq.worker")
 
@@ -83,7 +83,7 @@ def start_spare() -> None:
     for its run on stdin.
     One fresh process per job still: a spare trains one run. Its output goes to the worker's
     log until it has a run."""
-    from latentq.worker.context import PROCESS_SHUTDOWN
+    from latentq.runtime.context import PROCESS_SHUTDOWN
 
     with STATE.lock:
         if PROCESS_SHUTDOWN.is_set() or (STATE.spare is not None and STATE.spare.poll() is None):
@@ -116,9 +116,9 @@ def _stamp() -> str:
 
 def train_in_child(run_id: str, owner: str, settings: Settings) -> dict[str, Any]:
     """Train a run claimed by `owner` in a new process; wait for it; return the run's status."""
-    from latentq.worker.context import PROCESS_SHUTDOWN, Signals
-    from latentq.worker.job import open_store, worker_name
-    from latentq.worker.lease import Heartbeat
+    from latentq.runtime.context import PROCESS_SHUTDOWN, Signals
+    from latentq.runtime.job import open_store, worker_name
+    from latentq.runtime.lease import Heartbeat
 
     store = open_store(settings)
     run = store.get(run_id)

@@ -1,6 +1,6 @@
 """The reaper: runs whose heartbeat went stale are re-queued (or failed after max attempts),
 embedded runs whose process died on this host are failed, and queued runs whose message is lost
-get it again (the outbox sweep, latentq.worker.requeue).
+get it again (the outbox sweep, latentq.worker.jobs).
 
 It runs as a thread in every worker (and `latentq reap` runs it once). Each change is a
 conditional update on what it saw, so many reapers never double a run. An embedded run
@@ -26,7 +26,7 @@ def reap_once(settings: Settings, problems: Optional[list[str]] = None) -> list[
 
     When the broker cannot be reached for the outbox part (after the database part is done),
     the reason goes to `problems`, or is raised as Unavailable without it."""
-    from latentq.worker.requeue import requeue, resend_lost
+    from latentq.worker.jobs import requeue, resend_lost
 
     store = Store(settings.db_url, settings.artifact_root)
     changed = [(run_id, "failed") for run_id in fail_dead_local_runs(store)]

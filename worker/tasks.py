@@ -31,7 +31,7 @@ class RunCancelled(Exception):
           max_retries=30, throws=(RunFailed, RunCancelled))
 def run_job(self, run_id: str, recipe: Optional[str] = None) -> str:
     from latentq.settings import load_settings
-    from latentq.worker.job import claim_run
+    from latentq.worker.jobs import claim_run
     from latentq.worker.process import train_in_child
 
     settings = load_settings()

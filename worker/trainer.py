@@ -16,7 +16,7 @@ import sys
 import threading
 
 from latentq.settings import load_settings
-from latentq.worker.context import PROCESS_SHUTDOWN
+from latentq.runtime.context import PROCESS_SHUTDOWN
 
 
 def _watch_parent(parent: int) -> None:
@@ -29,7 +29,7 @@ def _watch_parent(parent: int) -> None:
 def wait_for_run() -> list[str]:
     """A spare: import what training needs, then wait for the run; its log becomes our output."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C: the worker stops us (SIGTERM)
-    import latentq.models.registry  # noqa: F401  (TensorFlow and the model code, before the run)
+    import latentq.models.runner  # noqa: F401  (TensorFlow and the model code, before the run)
 
     line = sys.stdin.readline()
     if not line.strip():
@@ -53,11 +53,13 @@ def main(argv: list[str]) -> int:
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     logging.getLogger("latentq.trainer").info("run %s: training process %d started", run_id, os.getpid())
 
-    from latentq.worker.job import execute_claimed, open_store
+    from latentq.models import runner
+    from latentq.runtime.job import execute_claimed, open_store
+    from latentq.worker.jobs import hand_back
 
     settings = load_settings()
     seen = len(open_store(settings).events(run_id))
-    status = execute_claimed(run_id, owner, settings)  # a warm shutdown re-queues through worker.requeue
+    status = execute_claimed(run_id, owner, settings, runner.run, hand_back())
     if status["status"] == "failed":
         errors = [e.message for e in open_store(settings).events(run_id)[seen:] if e.level == "error"]
         if errors:

@@ -1,4 +1,4 @@
-"""Parameters of the GAN recipes (the Keras code is in latentq.models.gan_recipes, progan, stylegan)."""
+"""Parameters of the GAN recipes (the Keras code is in latentq.models.gan.recipes, progan, stylegan)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class GANRunParams(RecipeParams):
                                                   "having been above it")
     steps_per_execution: int = steps_per_execution_field(1)
     jit_compile: Literal["auto", "on", "off"] = Field("auto", description="XLA compilation (auto: on GPUs only)")
-    # Losses and regularisers (latentq.models.gan_losses); logit losses give the discriminator a linear head.
+    # Losses and regularisers (latentq.models.gan.losses); logit losses give the discriminator a linear head.
     loss: Loss = Field("bce", description="adversarial loss: bce (on probabilities), nonsaturating, wgan-gp, hinge "
                                           "(on logits)")
     gp_lambda: float = Field(10.0, ge=0, le=1000, description="WGAN-GP gradient-penalty weight (loss=wgan-gp)")
@@ -110,7 +110,7 @@ DCGAN = register(
 )
 
 
-# ---- ProGAN and StyleGAN (latentq.models.progan, latentq.models.stylegan) ---------------------------
+# ---- ProGAN and StyleGAN (latentq.models.gan.progressive.recipes, latentq.models.gan.stylegan.recipes) ---------------------------
 
 from pydantic import field_validator  # noqa: E402  (this section's own import, kept beside it)
 

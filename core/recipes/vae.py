@@ -1,4 +1,4 @@
-"""Parameters of the VAE recipes (the Keras code is in latentq.models.vae)."""
+"""Parameters of the VAE recipes (the Keras code is in latentq.models.vae.model)."""
 
 from __future__ import annotations
 

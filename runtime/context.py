@@ -1,0 +1,254 @@
+"""What a running job hands to a recipe: its spec, data, files, metrics and stop signals.
+
+TensorFlow-free: recipes in latentq.models receive a RunContext and do the Keras work.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from latentq import datasets, pictures
+from latentq.db.store import Store
+from latentq.files import atomic_write, atomic_write_json, inside
+from latentq.spec import GenerateOptions, JobSpec, check_generate_parent
+from latentq.runtime.tensorboard import EventWriter, read_png
+from latentq.runtime.timings import Timings
+from latentq.runtime.writer import BackgroundWriter
+
+
+class StopRun(Exception):
+    """The loop stopped early; `reason` says why (cancel, shutdown, lost lease, time limit)."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(detail or reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class Signals:
+    """Flags set from other threads (heartbeat, signal handlers), read at batch boundaries."""
+
+    def __init__(self) -> None:
+        self.cancel = threading.Event()
+        self.lost_lease = threading.Event()
+        self.shutdown = threading.Event()
+
+    def reason(self) -> Optional[str]:
+        if self.lost_lease.is_set():
+            return "lost_lease"
+        if self.shutdown.is_set():
+            return "shutdown"
+        if self.cancel.is_set():
+            return "cancel"
+        return None
+
+
+# Set by the worker's shutdown signal handler; every run in this process sees it.
+PROCESS_SHUTDOWN = threading.Event()
+
+
+class RunContext:
+    def __init__(self, store: Store, run_id: str, owner: str, spec: JobSpec, run_dir: Path,
+                 signals: Signals, max_seconds: Optional[float] = None):
+        self.store = store
+        self.run_id = run_id
+        self.owner = owner
+        self.spec = spec
+        self.params = spec.recipe_params()
+        self.run_dir = run_dir
+        self.signals = signals
+        self.started = time.monotonic()
+        self.timings = Timings(time.perf_counter())
+        # Metric rows, TensorBoard events, pictures and checkpoint files are written off the
+        # training thread, in order; reading the history waits for what is queued.
+        self.writer = BackgroundWriter(f"latentq-writer-{run_id}")
+        self.writer.submit(pictures.preload, part="picture")  # every run draws curves: matplotlib off the training thread
+        self.max_seconds = max_seconds
+        self._dataset: Optional[datasets.Dataset] = None
+        self.events_writer = EventWriter(run_dir / "tensorboard")
+
+    # ---- inputs --------------------------------------------------------------------------
+
+    def dataset(self) -> datasets.Dataset:
+        if self._dataset is None:
+            self._dataset = datasets.load(self.spec.dataset, self.spec.seed)
+        return self._dataset
+
+    # ---- stop signals --------------------------------------------------------------------
+
+    def stop_reason(self) -> Optional[str]:
+        reason = self.signals.reason()
+        if reason is None and PROCESS_SHUTDOWN.is_set():
+            reason = "shutdown"
+        if reason is None and self.max_seconds is not None and time.monotonic() - self.started > self.max_seconds:
+            reason = "time_limit"
+        return reason
+
+    def raise_if_stopped(self) -> None:
+        reason = self.stop_reason()
+        if reason:
+            detail = f"ran longer than max_minutes={self.max_seconds / 60:g}" if reason == "time_limit" else ""
+            raise StopRun(reason, detail)
+
+    # ---- progress and metrics ------------------------------------------------------------
+
+    def record(self, step: int, **values: float) -> None:
+        clean = {k: float(v) for k, v in values.items() if v is not None and np.isfinite(float(v))}
+
+        def write() -> None:
+            self.store.record_metrics(self.run_id, step, clean)
+            self.events_writer.scalars(step, clean)
+
+        self.writer.submit(write)
+
+    def flush(self) -> None:
+        """Wait for every queued write (metrics, pictures, checkpoint); raise the first failure.
+        The wait counts as the part being written meanwhile (checkpoint, picture, other)."""
+        self.timings.add_waits(self.writer.flush())
+
+    def progress(self, epoch: int) -> None:
+        self.store.set_progress(self.run_id, self.owner, epoch)
+
+    def event(self, level: str, message: str) -> None:
+        self.store.add_event(self.run_id, level, message)
+
+    def history(self, *names: str) -> dict[str, list[float]]:
+        """Per-epoch values of the named metrics, from the store (resumed attempts included)."""
+        self._flush_if_not_writer()
+        series: dict[str, list[float]] = {name: [] for name in names}
+        for metric in self.store.metrics(self.run_id):
+            if metric.name in series and metric.step > 0:
+                series[metric.name].append(metric.value)
+        return {k: v for k, v in series.items() if v}
+
+    def history_by_step(self, *names: str) -> dict[str, dict[int, float]]:
+        """{name: {step: value}} of the named metrics recorded at some epochs only (every K epochs)."""
+        self._flush_if_not_writer()
+        series: dict[str, dict[int, float]] = {}
+        for metric in self.store.metrics(self.run_id):
+            if metric.name in names and metric.step > 0:
+                series.setdefault(metric.name, {})[metric.step] = metric.value
+        return series
+
+    def _flush_if_not_writer(self) -> None:
+        if threading.current_thread().name != self.writer._name:
+            self.writer.flush()
+
+    def mark_resumed(self, epoch: int) -> None:
+        """This attempt continues from the checkpoint after `epoch`."""
+        self.store.mark_resumed(self.run_id, self.owner, epoch)
+
+    # ---- the parent run of a generation job ----------------------------------------------
+
+    def parent_spec(self, options: GenerateOptions) -> JobSpec:
+        """The trained run this generation job reads, checked against what the job asks of it."""
+        return check_generate_parent(self.store, self.spec.parent, options)
+
+    def parent_model_path(self) -> Path:
+        return inside(Path(self.store.artifact_root), f"{self.spec.parent}/model.keras")
+
+    # ---- checkpoints ---------------------------------------------------------------------
+
+    @property
+    def cache_dir(self) -> Path:
+        """Shared across runs (e.g. the quality classifier per dataset): LATENTQ_HOME/cache."""
+        return self.run_dir.parent.parent / "cache"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    def checkpoint_state(self) -> Optional[dict[str, Any]]:
+        """The last checkpoint's state ({"epoch": n, ...}), or None when there is none."""
+        path = self.checkpoint_dir / "state.json"
+        if not path.exists():
+            return None
+        return json.loads(path.read_text())
+
+    def save_checkpoint_state(self, state: dict[str, Any]) -> None:
+        atomic_write_json(self.checkpoint_dir / "state.json", state)
+        self.store.record_checkpoint(self.run_id, self.owner, int(state["epoch"]))
+
+    def checkpoint(self, model, epochs_done: int, progress: Optional[int] = None) -> None:
+        """Checkpoint `model` after `epochs_done` epochs: its state is copied now (training thread),
+        checkpoints/latest.keras then state.json are written in the background, and the run's
+        progress moves to `progress` only once both are on disk (what a kill -9 resumes from)."""
+        from latentq.runtime import snapshot
+
+        with self.timings.measure("checkpoint"):
+            taken = snapshot.take(model)
+        saved_at = time.time()
+
+        def write() -> None:
+            atomic_write(self.checkpoint_dir / "latest.keras", taken.write)
+            self.save_checkpoint_state({"epoch": epochs_done, "saved_at": saved_at})
+            if progress is not None:
+                self.progress(progress)
+
+        self.writer.submit_checkpoint(write)
+
+    # ---- artifacts -----------------------------------------------------------------------
+
+    def path(self, rel: str) -> Path:
+        return self.run_dir / rel
+
+    def artifact(self, kind: str, rel: str) -> Path:
+        """Register a file already written under the run folder."""
+        self.store.add_artifact(self.run_id, kind, rel)
+        return self.run_dir / rel
+
+    def save_grid(self, kind: str, rel: str, images: np.ndarray, cols: int) -> Path:
+        """Drawn and written in the background (the images are the caller's to give away)."""
+        def write() -> None:
+            pictures.save_grid(self.path(rel), images, cols)
+            self.events_writer.image(rel, kind, read_png(self.path(rel)))
+            self.artifact(kind, rel)
+
+        self.writer.submit(write, part="picture")
+        return self.path(rel)
+
+    def save_rows(self, kind: str, rel: str, rows: list[np.ndarray]) -> Path:
+        def write() -> None:
+            pictures.save_rows(self.path(rel), rows)
+            self.events_writer.image(rel, kind, read_png(self.path(rel)))
+            self.artifact(kind, rel)
+
+        self.writer.submit(write, part="picture")
+        return self.path(rel)
+
+    def close(self) -> None:
+        try:
+            self.writer.close()
+        finally:
+            self.events_writer.close()
+
+    def save_curves(self, kind: str, rel: str, names: tuple[str, ...], title: str) -> Path:
+        """Drawn in the background from the metrics recorded so far (when there are any)."""
+        def write() -> None:
+            history = self.history(*names)
+            if history:
+                pictures.save_curves(self.path(rel), history, title)
+                self.artifact(kind, rel)
+
+        self.writer.submit(write, part="picture")
+        return self.path(rel)
+
+    def save_scatter(self, kind: str, rel: str, points: np.ndarray, labels: Optional[np.ndarray], title: str) -> Path:
+        pictures.save_scatter(self.path(rel), points, labels, title)
+        return self.artifact(kind, rel)
+
+    def save_model(self, model, rel: str = "model.keras", kind: str = "model") -> Path:
+        with self.timings.measure("checkpoint"):
+            atomic_write(self.path(rel), lambda tmp: model.save(tmp))
+        return self.artifact(kind, rel)
+
+    def keras_callbacks(self) -> list:
+        from latentq.runtime.callbacks import JobCallback
+
+        return [JobCallback(self)]

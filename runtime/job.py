@@ -1,0 +1,101 @@
+"""Run a claimed run to its end: the part of the one job function that trains.
+
+`latentq run` (in-process) and the worker's training process both come here once the run is
+claimed (latentq.worker.jobs.claim_run). TensorFlow-free: the caller passes `train`, the
+dispatcher of latentq.models (latentq.models.runner.run), which imports it."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import traceback
+from typing import Any, Callable, Optional
+
+from latentq.data_checks import check_dataset
+from latentq.db.schema import RunStatus
+from latentq.db.store import Store
+from latentq.errors import UserError
+from latentq.files import atomic_write_json, inside
+from latentq.runtime.context import RunContext, Signals, StopRun
+from latentq.runtime.lease import Heartbeat
+from latentq.settings import Settings
+from latentq.spec import validate_spec_dict
+
+log = logging.getLogger("latentq.job")
+
+Train = Callable[[RunContext], None]
+# on_shutdown(store, run_id, owner): hand a checkpointed run back to the queue (a warm shutdown).
+OnShutdown = Callable[[Store, str, str], None]
+
+
+def open_store(settings: Settings) -> Store:
+    return Store(settings.db_url, settings.artifact_root)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def execute_claimed(run_id: str, owner: str, settings: Settings, train: Train,
+                    on_shutdown: OnShutdown, signals: Optional[Signals] = None) -> dict[str, Any]:
+    """Train a run this process (or its parent, for it) has claimed as `owner`, then finish it.
+    `train(ctx)` does the Keras work; `on_shutdown` hands the run back on a warm shutdown."""
+    store = open_store(settings)
+    signals = signals or Signals()
+    heartbeat = Heartbeat(store, run_id, owner, signals, settings.heartbeat_seconds)
+    heartbeat.start()
+    try:
+        _run_claimed(store, run_id, owner, settings, signals, train)
+        store.finish(run_id, owner, RunStatus.SUCCEEDED)
+    except StopRun as stop:
+        _stopped(store, run_id, owner, stop, on_shutdown)
+    except UserError as exc:
+        store.finish(run_id, owner, RunStatus.FAILED, " ".join(str(exc).split()))
+    except OSError as exc:
+        store.add_event(run_id, "error", traceback.format_exc())
+        reason = f"{type(exc).__name__}: {exc}"
+        if exc.errno == errno.ENOSPC:
+            reason = f"disk full while writing under {settings.home}: free space, then `latentq retry {run_id}`"
+        store.finish(run_id, owner, RunStatus.FAILED, reason)
+    except KeyboardInterrupt:
+        store.finish(run_id, owner, RunStatus.CANCELLED, "interrupted")
+        raise
+    except Exception as exc:
+        store.add_event(run_id, "error", traceback.format_exc())
+        store.finish(run_id, owner, RunStatus.FAILED, f"{type(exc).__name__}: {exc}".splitlines()[0])
+    finally:
+        heartbeat.stop()
+    return store.status(run_id)
+
+
+def _run_claimed(store: Store, run_id: str, owner: str, settings: Settings, signals: Signals,
+                 train: Train) -> None:
+    spec = validate_spec_dict(store.spec(run_id))
+    run_dir = inside(settings.artifact_root, run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / "spec.json", spec.model_dump(mode="json"))
+    store.add_artifact(run_id, "spec", "spec.json")
+    params = spec.recipe_params()
+    max_seconds = params.max_minutes * 60 if params.max_minutes else None
+    ctx = RunContext(store, run_id, owner, spec, run_dir, signals, max_seconds=max_seconds)
+    if spec.kind == "train":  # again: the files may have changed since the job was submitted
+        check_dataset(ctx.dataset(), spec)
+
+    try:
+        train(ctx)
+    finally:
+        ctx.close()
+    ctx.raise_if_stopped()
+
+
+def _stopped(store: Store, run_id: str, owner: str, stop: StopRun, on_shutdown: OnShutdown) -> None:
+    if stop.reason == "lost_lease":
+        log.warning("run %s: lease lost to another worker; stopping without writing", run_id)
+    elif stop.reason == "cancel":
+        store.finish(run_id, owner, RunStatus.CANCELLED, "cancelled by user")
+    elif stop.reason == "time_limit":
+        store.finish(run_id, owner, RunStatus.FAILED, f"time limit: {stop.detail}")
+    elif stop.reason == "shutdown":
+        on_shutdown(store, run_id, owner)

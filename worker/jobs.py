@@ -1,0 +1,201 @@
+"""The one way a run goes back to the queue, and the outbox sweep that makes sure its message exists.
+
+The database is the source of truth for what must run: a transition back to `queued` clears the
+run's `sent_at`, and `sent_at` is set only once its message is in the broker. A run left queued
+with no message (the broker was down, a process died in between, Redis lost its data) is found
+by `resend_lost`, which every worker's reaper and `latentq reap` run. Claims are conditional
+updates, so a duplicate message finds the run owned and is dropped.
+
+Importing this module imports neither Celery nor TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from latentq.db.schema import Run, RunStatus
+from latentq.db.store import Store
+from latentq.runtime.checkpoints import missing_checkpoint
+from latentq.runtime.context import Signals
+from latentq.runtime.job import OnShutdown, execute_claimed, open_store, worker_name
+from latentq.settings import Settings, load_settings
+
+log = logging.getLogger("latentq.requeue")
+
+Sender = Callable[[str], None]
+
+
+def broker_sender(store: Store) -> Sender:
+    """send(run_id): one message on the run's queue and priority; raises Unavailable."""
+
+    def send(run_id: str) -> None:
+        from latentq.worker.app import enqueue
+
+        run = store.get(run_id)
+        enqueue(run_id, run.queue, int(json.loads(run.spec).get("priority", 5)), recipe=run.recipe)
+
+    return send
+
+
+def requeue(store: Store, run_id: str, transition: Callable[[], bool], reason: str,
+            send: Optional[Sender] = None, defer: bool = False) -> Optional[bool]:
+    """Put a run back to `queued` with `transition()` (a guarded store update that clears its
+    sent_at), then send its message. `retry`, the Celery task's release path and the reaper all
+    re-queue through here.
+
+    send(run_id) sends the message (default: through the broker) and raises when it cannot.
+    defer=True sends nothing now: the sweep sends it after LATENTQ_RESEND_AFTER (a worker that
+    refused a run must not take it straight back). Returns None when the transition lost to
+    another process, True when the message went out, False when it is left for the sweep; in
+    every case but the first an event says which."""
+    if not transition():
+        return None
+    if defer:
+        store.add_event(run_id, "warning", f"{reason}; queued, its message left for the sweep")
+        return False
+    return _send(store, run_id, reason, send or broker_sender(store))
+
+
+def _send(store: Store, run_id: str, reason: str, send: Sender) -> bool:
+    try:
+        send(run_id)
+    except Exception as exc:  # the broker is away: the row stays queued with no sent_at
+        detail = " ".join(str(exc).split())
+        store.add_event(run_id, "warning", f"{reason}; queued, but its message could not be sent ({detail}): "
+                                           "the sweep sends it once the broker answers")
+        log.warning("run %s: message not sent, left for the sweep: %s", run_id, detail)
+        return False
+    store.mark_sent(run_id)
+    store.add_event(run_id, "warning", f"{reason}; re-queued")
+    return True
+
+
+def resend(store: Store, run: Run, reason: str, send: Optional[Sender] = None) -> bool:
+    """Send the message of a run that is already queued (the sweep, `retry` of a queued run).
+    Guarded on the sent_at we saw, so of many sweeps only one re-sends. False: another process
+    got there first or the run is no longer queued. Raises when the broker cannot take it."""
+    stamp = store.mark_sent(run.id, seen=run.sent_at, resend=True)
+    if stamp is None:
+        return False
+    try:
+        (send or broker_sender(store))(run.id)
+    except Exception:
+        store.unmark_sent(run.id, stamp)
+        raise
+    store.add_event(run.id, "warning", f"{reason}; message re-sent")
+    return True
+
+
+def resend_lost(store: Store, settings: Settings) -> list[str]:
+    """The outbox sweep: re-send the message of every run queued (and unclaimed) for longer than
+    LATENTQ_RESEND_AFTER whose message the broker does not hold. Returns their ids."""
+    runs = store.unsent_runs(settings.resend_after)
+    if not runs:
+        return []
+    live = queued_run_ids(settings.broker_url, {run.queue for run in runs})
+    sent = []
+    for run in runs:
+        if live is not None and run.id in live:
+            continue  # its message is waiting in the broker: a long queue, not a lost message
+        waited = (datetime.utcnow() - (run.sent_at or run.queued_at or run.created_at)).total_seconds()
+        why = "no message in the broker" if live is not None else "no message known"
+        if resend(store, run, f"queued for {waited:.0f}s with {why}"):
+            log.warning("run %s: message re-sent (queued for %.0fs with %s)", run.id, waited, why)
+            sent.append(run.id)
+    return sent
+
+
+def queued_run_ids(broker_url: str, queues: set[str]) -> Optional[set[str]]:
+    """Run ids whose message waits in the broker's queue lists (Redis), or None when the broker
+    cannot be looked into (another transport). Raises Unavailable when Redis does not answer."""
+    if not broker_url.split("://", 1)[0] in ("redis", "rediss", "unix"):
+        return None
+    import redis
+
+    from latentq.errors import Unavailable
+    from latentq.settings import mask_url
+
+    try:
+        client = redis.Redis.from_url(broker_url, socket_timeout=5, socket_connect_timeout=5)
+        found: set[str] = set()
+        for queue in queues:  # kombu keeps one list per priority step: `queue`, `queue:1`, ...
+            for key in [queue.encode(), *client.scan_iter(match=f"{queue}:*", count=500)]:
+                if client.type(key) != b"list":
+                    continue
+                for raw in client.lrange(key, 0, -1):
+                    try:
+                        headers = json.loads(raw).get("headers", {})
+                    except (ValueError, AttributeError):
+                        continue
+                    # The run id travels as a keyword (kwargsrepr) or, in older messages, positionally.
+                    shown = f"{headers.get('argsrepr', '')} {headers.get('kwargsrepr', '')}"
+                    found.update(re.findall(r"'([^']*)'", shown))
+        return found
+    except redis.RedisError as exc:
+        raise Unavailable(f"cannot reach the broker {mask_url(broker_url)}: {exc}") from None
+
+
+# ---- claiming and running a run ----------------------------------------------------------------
+
+
+def execute_run(
+    run_id: str,
+    settings: Optional[Settings] = None,
+    task_id: Optional[str] = None,
+    signals: Optional[Signals] = None,
+    on_release: Optional[Callable[[str], None]] = None,
+) -> dict[str, Any]:
+    """Claim, train (or generate), record, finish. Returns the run's status object.
+
+    on_release(run_id) sends the message of a run that a warm shutdown hands back to the queue
+    (the Celery task's); without it the message goes through the broker."""
+    settings = settings or load_settings()
+    from latentq.models import runner  # TensorFlow's import is not the run's time
+
+    owner = claim_run(run_id, settings, task_id)
+    if owner is None:
+        return open_store(settings).status(run_id)
+    return execute_claimed(run_id, owner, settings, runner.run, hand_back(on_release), signals)
+
+
+def hand_back(send: Optional[Sender] = None) -> OnShutdown:
+    """What a warm shutdown does with a checkpointed run: back to the queue, its message re-sent
+    (by `send`, or through the broker)."""
+    def on_shutdown(store: Store, run_id: str, owner: str) -> None:
+        requeue(store, run_id, lambda: store.release(run_id, owner), "worker shut down: checkpointed", send=send)
+
+    return on_shutdown
+
+
+def claim_run(run_id: str, settings: Settings, task_id: Optional[str] = None) -> Optional[str]:
+    """queued -> running for this process: the owner token, or None when the run is owned
+    elsewhere or finished (the delivery is dropped and an event says so). TensorFlow-free."""
+    store = open_store(settings)
+    store.get(run_id)  # NotFound for an unknown id
+    owner = f"{worker_name()}:{uuid.uuid4().hex[:8]}"
+    if not store.claim(run_id, owner, worker=worker_name(), task_id=task_id):
+        run = store.get(run_id)
+        note = f"delivery to {worker_name()} dropped: run is {run.status}" + (
+            f" (owned by {run.worker})" if run.status is RunStatus.RUNNING else "")
+        log.info("run %s: %s", run_id, note)
+        store.add_event(run_id, "info", note)
+        return None
+    missing = missing_checkpoint(store.get(run_id), settings.artifact_root)
+    if missing:  # never restart from epoch 0 what another artifact root has checkpointed
+        _refuse(store, run_id, owner, missing, foreground=task_id is None)
+        return None
+    return owner
+
+
+def _refuse(store: Store, run_id: str, owner: str, reason: str, foreground: bool) -> None:
+    log.warning("run %s: %s", run_id, reason)
+    if foreground:
+        store.finish(run_id, owner, RunStatus.FAILED, reason)
+    else:
+        requeue(store, run_id, lambda: store.release(run_id, owner, refused=True),
+                f"{reason}: released for a worker that can see it", defer=True)
