@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Optional
+from typing import ClassVar, Optional
 
 from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -23,15 +23,23 @@ class RunStatus(str, Enum):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
+    # Set just below the class (a set inside an Enum's body would become a member).
+    ACTIVE: ClassVar[frozenset[RunStatus]]  # queued or running: may still change by itself
+    TERMINAL: ClassVar[frozenset[RunStatus]]  # ended: changes only by a user's retry
+
     @property
     def finished(self) -> bool:
-        return self in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+        return self in RunStatus.TERMINAL
 
     def __str__(self) -> str:
         return self.value
 
     def __hash__(self) -> int:  # as its string's, so a status finds its entry in a set or dict of strings
         return str.__hash__(self)
+
+
+RunStatus.ACTIVE = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
+RunStatus.TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
 
 
 class StatusColumn(TypeDecorator):

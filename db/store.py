@@ -14,6 +14,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from latentq.db import reads
 from latentq.db.engine import session_factory
 from latentq.db.schema import Artifact, Event, Metric, Run, RunStatus, utcnow
 from latentq.errors import NotFound, StateError, UserError
@@ -31,29 +32,9 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def _iso(value: Optional[datetime]) -> Optional[str]:
-    return None if value is None else value.isoformat(timespec="seconds") + "Z"
-
-
 def _queued_again() -> dict[str, Any]:
     """Columns of every transition back to queued: a new wait begins, no message sent yet."""
     return {"queued_at": utcnow(), "sent_at": None, "sends": 0}
-
-
-def waiting(run: Run, now: Optional[datetime] = None) -> tuple[Optional[float], Optional[str]]:
-    """How long a queued run has waited (seconds) and why; (None, None) for other runs."""
-    if run.status != RunStatus.QUEUED.value:
-        return None, None
-    now = now or utcnow()
-    seconds = round((now - (run.queued_at or run.created_at)).total_seconds(), 1)
-    if run.pid is not None:
-        return seconds, f"waiting to start in process {run.pid} on {run.host}"
-    if run.sent_at is None:
-        return seconds, "message not sent (the broker was unreachable): the sweep re-sends it"
-    why = f"waiting for a worker on queue {run.queue}"
-    if run.sends > 1:
-        why += f"; message re-sent at {_iso(run.sent_at)}"
-    return seconds, why
 
 
 class Store:
@@ -172,8 +153,7 @@ class Store:
             return list(s.scalars(query))
 
     def groups(self) -> list[str]:
-        with self.session() as s:
-            return sorted(g for g in s.scalars(select(Run.group_name).distinct()) if g)
+        return reads.groups(self)
 
     def remove_run(self, run_id: str) -> bool:
         """Delete a run that is not running, with its rows (its files are the caller's). False: it
@@ -390,10 +370,8 @@ class Store:
                                   .order_by(Metric.step, Metric.name)))
 
     def latest_metrics(self, run_id: str) -> dict[str, float]:
-        latest: dict[str, float] = {}
-        for metric in self.metrics(run_id):
-            latest[metric.name] = metric.value  # ordered by step: the last one wins
-        return latest
+        """{name: value at its highest step}: one grouped query, not every row."""
+        return reads.latest_metrics(self, run_id)
 
     def artifacts(self, run_id: str) -> list[Artifact]:
         with self.session() as s:
@@ -406,41 +384,5 @@ class Store:
     # ---- the status object ---------------------------------------------------------------
 
     def status(self, run: Run | str) -> dict[str, Any]:
-        if isinstance(run, str):
-            run = self.get(run)
-        queue_seconds = None
-        if run.started_at is not None:
-            queue_seconds = round((run.started_at - run.created_at).total_seconds(), 3)
-        run_dir = self.artifact_root / run.id
-        waited, why = waiting(run)
-        return {
-            "id": run.id,
-            "kind": run.kind,
-            "name": run.name,
-            "group": run.group_name,
-            "status": run.status,
-            "recipe": run.recipe,
-            "dataset": run.dataset,
-            "parent": run.parent_id,
-            "epoch": run.epoch,
-            "epochs": run.epochs,
-            "attempts": run.attempts,
-            "worker": run.worker,
-            "queue": run.queue,
-            "created_at": _iso(run.created_at),
-            "started_at": _iso(run.started_at),
-            "heartbeat_at": _iso(run.heartbeat_at),
-            "finished_at": _iso(run.finished_at),
-            "queue_seconds": queue_seconds,
-            "resumed_from_epoch": run.resumed_from_epoch,
-            "cancel_requested": run.cancel_requested,
-            "error": run.error,
-            "waiting_seconds": waited,
-            "waiting_reason": why,
-            "sent_at": _iso(run.sent_at),
-            "host": run.host,
-            "pid": run.pid,
-            "checkpoint_epoch": run.checkpoint_epoch,
-            "metrics": self.latest_metrics(run.id),
-            "artifacts": [{"kind": a.kind, "path": str(run_dir / a.path)} for a in self.artifacts(run.id)],
-        }
+        """The run's status object (see latentq.db.reads, where runs are listed and shown)."""
+        return reads.status(self, run)

@@ -1,0 +1,372 @@
+"""The read model: the one place runs are listed and shown, for the CLI and the web pages alike.
+
+Each reader costs a fixed number of queries whatever the number of runs or epochs: the latest
+value of each metric comes from one grouped query that returns one row per (run, name), never
+every row; per-epoch values are read only by `history`, when a page or `show --history` asks.
+The functions take any store-like object (a `session()` factory and an `artifact_root`), so the
+store can call them without this module importing it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Optional, Protocol
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from latentq.db.schema import Artifact, Metric, Run, RunStatus, utcnow
+
+# The metric a run is judged by, first present wins: generators by fcd, the rest by validation loss.
+KEY_METRICS = ("fcd", "val_loss", "val_mse", "loss", "g_loss", "accuracy_pretrained")
+# What the live progress display shows, and all that `progress` reads of a run's metrics.
+PROGRESS_METRICS = ("loss", "val_loss", "d_loss", "g_loss")
+HIGHER_IS_BETTER = ("class_coverage", "mean_confidence", "accuracy", "explained_variance", "samples_per_second",
+                    "sparsity", "classifier_accuracy")
+ROW_KEYS = ("id", "name", "group", "kind", "recipe", "dataset", "status", "epoch", "epochs", "attempts", "created_at",
+            "finished_at", "error", "parent")
+
+
+class StoreLike(Protocol):
+    artifact_root: Path
+
+    def session(self) -> Session: ...
+
+
+# ---- formatting shared by the CLI and the pages -------------------------------------------------
+
+
+def fmt(value: Any) -> str:
+    """A value as a table cell: floats to 4 significant digits, None as nothing."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def iso(value: Optional[datetime]) -> Optional[str]:
+    return None if value is None else value.isoformat(timespec="seconds") + "Z"
+
+
+def age(stamp: Optional[str], now: Optional[datetime] = None) -> str:
+    """'12s', '5m', '3h', '2d' since an ISO timestamp of the store (UTC)."""
+    if not stamp:
+        return ""
+    then = datetime.fromisoformat(stamp.rstrip("Z"))
+    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    seconds = max(0, int((now - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def key_metric(metrics: dict[str, float]) -> Optional[dict[str, Any]]:
+    for name in KEY_METRICS:
+        if name in metrics:
+            return {"name": name, "value": metrics[name]}
+    return None
+
+
+def label(row: dict[str, Any]) -> str:
+    return f"{row['id'][:8]} {row['name']}" if row.get("name") else row["id"]
+
+
+def best_runs(finals: dict[str, dict[str, Optional[float]]]) -> dict[str, str]:
+    """{metric: id of the run with the best final value} (higher is better only for scores)."""
+    best = {}
+    for name, values in finals.items():
+        present = {r: v for r, v in values.items() if v is not None}
+        if len(set(present.values())) < 2 or name in ("params", "train_seconds", "epoch"):
+            continue
+        higher = any(name.startswith(h) or name.endswith(h) for h in HIGHER_IS_BETTER)
+        best[name] = (max if higher else min)(present, key=present.get)
+    return best
+
+
+def spec_differences(specs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """{field: {run id: value}} for the spec fields (params flattened) that differ between runs."""
+    flat: dict[str, dict[str, Any]] = {}
+    for run_id, spec in specs.items():
+        items = {k: v for k, v in spec.items() if k not in ("params", "idempotency_key")}
+        items.update({f"params.{k}": v for k, v in (spec.get("params") or {}).items()})
+        flat[run_id] = items
+    keys = sorted({k for items in flat.values() for k in items})
+    return {k: {r: flat[r].get(k) for r in flat} for k in keys
+            if len({repr(flat[r].get(k)) for r in flat}) > 1}
+
+
+def ordered_metrics(names: Iterable[str]) -> list[str]:
+    """The losses first, then the rest in the order given."""
+    names = list(names)
+    first = [n for n in ("loss", "val_loss", "d_loss", "g_loss", "fcd") if n in names]
+    return first + [n for n in names if n not in first]
+
+
+# ---- the status object --------------------------------------------------------------------------
+
+
+def waiting(run: Any, now: Optional[datetime] = None) -> tuple[Optional[float], Optional[str]]:
+    """How long a queued run has waited (seconds) and why; (None, None) for other runs.
+    `run` is a Run or a row with its status, queued_at, created_at, pid, host, sent_at, sends and queue."""
+    if run.status != RunStatus.QUEUED:
+        return None, None
+    now = now or utcnow()
+    seconds = round((now - (run.queued_at or run.created_at)).total_seconds(), 1)
+    if run.pid is not None:
+        return seconds, f"waiting to start in process {run.pid} on {run.host}"
+    if run.sent_at is None:
+        return seconds, "message not sent (the broker was unreachable): the sweep re-sends it"
+    why = f"waiting for a worker on queue {run.queue}"
+    if run.sends > 1:
+        why += f"; message re-sent at {iso(run.sent_at)}"
+    return seconds, why
+
+
+def _latest_rows(s: Session, ids, names: Optional[Iterable[str]] = None) -> dict[str, dict[str, float]]:
+    """{run id: {name: value at its highest step}} for the runs `ids` (a list or a SELECT of ids):
+    one query, one row back per (run, name), however many epochs the runs have."""
+    where = [Metric.run_id.in_(ids)]
+    if names is not None:
+        where.append(Metric.name.in_(list(names)))
+    last = (select(Metric.run_id, Metric.name, func.max(Metric.step).label("step"))
+            .where(*where).group_by(Metric.run_id, Metric.name).subquery())
+    query = (select(Metric.run_id, Metric.name, Metric.value)
+             .join(last, and_(Metric.run_id == last.c.run_id, Metric.name == last.c.name, Metric.step == last.c.step))
+             .order_by(Metric.run_id, Metric.name))
+    out: dict[str, dict[str, float]] = defaultdict(dict)
+    for run_id, name, value in s.execute(query):
+        out[run_id][name] = value
+    return out
+
+
+def _artifact_rows(s: Session, ids) -> dict[str, list[tuple[str, str]]]:
+    out: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for run_id, kind, path in s.execute(select(Artifact.run_id, Artifact.kind, Artifact.path)
+                                        .where(Artifact.run_id.in_(ids)).order_by(Artifact.id)):
+        out[run_id].append((kind, path))
+    return out
+
+
+def status_object(run: Run, metrics: dict[str, float], artifacts: list[tuple[str, str]],
+                  artifact_root: Path) -> dict[str, Any]:
+    """A run's status object (README's "status object"): its columns, latest metrics and files."""
+    queue_seconds = None
+    if run.started_at is not None:
+        queue_seconds = round((run.started_at - run.created_at).total_seconds(), 3)
+    run_dir = artifact_root / run.id
+    waited, why = waiting(run)
+    return {
+        "id": run.id,
+        "kind": run.kind,
+        "name": run.name,
+        "group": run.group_name,
+        "status": run.status,
+        "recipe": run.recipe,
+        "dataset": run.dataset,
+        "parent": run.parent_id,
+        "epoch": run.epoch,
+        "epochs": run.epochs,
+        "attempts": run.attempts,
+        "worker": run.worker,
+        "queue": run.queue,
+        "created_at": iso(run.created_at),
+        "started_at": iso(run.started_at),
+        "heartbeat_at": iso(run.heartbeat_at),
+        "finished_at": iso(run.finished_at),
+        "queue_seconds": queue_seconds,
+        "resumed_from_epoch": run.resumed_from_epoch,
+        "cancel_requested": run.cancel_requested,
+        "error": run.error,
+        "waiting_seconds": waited,
+        "waiting_reason": why,
+        "sent_at": iso(run.sent_at),
+        "host": run.host,
+        "pid": run.pid,
+        "checkpoint_epoch": run.checkpoint_epoch,
+        "metrics": metrics,
+        "artifacts": [{"kind": kind, "path": str(run_dir / path)} for kind, path in artifacts],
+    }
+
+
+def _get(s: Session, run_id: str) -> Run:
+    from latentq.errors import NotFound
+
+    run = s.get(Run, run_id)
+    if run is None:
+        raise NotFound(f"no run with id {run_id!r} (see `latentq list`)")
+    return run
+
+
+def status(store: StoreLike, run: Run | str) -> dict[str, Any]:
+    """One run's status object: three queries (run, latest metrics, artifacts), whatever its epoch."""
+    with store.session() as s:
+        if isinstance(run, str):
+            run = _get(s, run)
+        metrics = _latest_rows(s, [run.id]).get(run.id, {})
+        artifacts = _artifact_rows(s, [run.id]).get(run.id, [])
+    return status_object(run, metrics, artifacts, store.artifact_root)
+
+
+def latest_metrics(store: StoreLike, run_id: str, names: Optional[Iterable[str]] = None) -> dict[str, float]:
+    with store.session() as s:
+        return _latest_rows(s, [run_id], names).get(run_id, {})
+
+
+def _statuses_of(s: Session, store: StoreLike, runs: list[Run], artifacts: bool) -> list[dict[str, Any]]:
+    ids = [r.id for r in runs]
+    if not ids:
+        return []
+    metrics = _latest_rows(s, ids)
+    files = _artifact_rows(s, ids) if artifacts else {}
+    return [status_object(r, metrics.get(r.id, {}), files.get(r.id, []), store.artifact_root) for r in runs]
+
+
+def statuses(store: StoreLike, run_ids: list[str], artifacts: bool = True) -> list[dict[str, Any]]:
+    """The status objects of these runs, in this order (missing ones left out): three queries."""
+    with store.session() as s:
+        found = {r.id: r for r in s.scalars(select(Run).where(Run.id.in_(run_ids)))}
+        return _statuses_of(s, store, [found[i] for i in dict.fromkeys(run_ids) if i in found], artifacts)
+
+
+def _filtered(status: Optional[str] = None, recipe: Optional[str] = None, name: Optional[str] = None,
+              group: Optional[str] = None, parent: Optional[str] = None):
+    query = select(Run).order_by(Run.created_at.desc(), Run.id)
+    if status:
+        query = query.where(Run.status == RunStatus(status))
+    if recipe:
+        query = query.where(Run.recipe == recipe)
+    if name:
+        query = query.where(Run.name.contains(name, autoescape=True))
+    if group:
+        query = query.where(Run.group_name == group)
+    if parent:
+        query = query.where(Run.parent_id == parent)
+    return query
+
+
+def list_statuses(store: StoreLike, limit: int = 50, offset: int = 0, artifacts: bool = True,
+                  **filters: Optional[str]) -> list[dict[str, Any]]:
+    """Newest first, filtered (status, recipe, name: part of it, group, parent): the status objects
+    of `limit` runs from `offset`, in three queries however many runs and epochs."""
+    with store.session() as s:
+        runs = list(s.scalars(_filtered(**filters).limit(limit).offset(offset)))
+        return _statuses_of(s, store, runs, artifacts)
+
+
+def row(status: dict[str, Any]) -> dict[str, Any]:
+    """A run as one line of a runs table: its key columns, key metric and age."""
+    return {**{k: status[k] for k in ROW_KEYS}, "key_metric": key_metric(status["metrics"]),
+            "age": age(status["created_at"])}
+
+
+def groups(store: StoreLike) -> list[str]:
+    with store.session() as s:
+        return sorted(g for g in s.scalars(select(Run.group_name).distinct()) if g)
+
+
+# ---- what the live display reads, and per-epoch history ----------------------------------------
+
+
+def progress(store: StoreLike, run_id: str, names: Iterable[str] = PROGRESS_METRICS) -> dict[str, Any]:
+    """What `run`/`watch` show while a run trains: status, epoch/epochs, why it waits, the few
+    metrics shown. Two small queries, none of them over every metric row."""
+    columns = (Run.id, Run.status, Run.epoch, Run.epochs, Run.error, Run.queue, Run.created_at, Run.queued_at,
+               Run.sent_at, Run.sends, Run.pid, Run.host)
+    with store.session() as s:
+        found = s.execute(select(*columns).where(Run.id == run_id)).one_or_none()
+        if found is None:
+            _get(s, run_id)  # raises NotFound with the usual words
+        metrics = _latest_rows(s, [run_id], names).get(run_id, {})
+    waited, why = waiting(found)
+    return {"id": found.id, "status": found.status, "epoch": found.epoch, "epochs": found.epochs,
+            "error": found.error, "waiting_seconds": waited, "waiting_reason": why, "metrics": metrics}
+
+
+def histories(store: StoreLike, run_ids: list[str], names: Optional[Iterable[str]] = None
+              ) -> dict[str, tuple[dict[str, list[list[float]]], dict[str, float]]]:
+    """{run id: ({name: [[epoch, value], ...]}, {name: value of step 0})} in one query: the
+    per-epoch curves, and the once-per-run numbers (recorded at step 0) apart."""
+    query = (select(Metric.run_id, Metric.step, Metric.name, Metric.value).where(Metric.run_id.in_(run_ids))
+             .order_by(Metric.run_id, Metric.step, Metric.name))
+    if names is not None:
+        query = query.where(Metric.name.in_(list(names)))
+    out: dict[str, tuple[dict[str, list[list[float]]], dict[str, float]]] = {r: ({}, {}) for r in run_ids}
+    with store.session() as s:
+        for run_id, step, name, value in s.execute(query):
+            series, summary = out[run_id]
+            if step > 0:
+                series.setdefault(name, []).append([step, value])
+            else:
+                summary[name] = value
+    return out
+
+
+def history(store: StoreLike, run_id: str, names: Optional[Iterable[str]] = None) -> dict[str, list[list[float]]]:
+    """{name: [[epoch, value], ...]} for every epoch; step 0 (once-per-run numbers) left out."""
+    return histories(store, [run_id], names)[run_id][0]
+
+
+# ---- pages over several runs ------------------------------------------------------------------
+
+
+def runs_page(store: StoreLike, status: Optional[str] = None, recipe: Optional[str] = None,
+              group: Optional[str] = None, name: Optional[str] = None, page: int = 1,
+              per_page: int = 100) -> dict[str, Any]:
+    """One page of the runs table, newest first; `older`/`newer` are the neighbouring page numbers
+    (None at either end). Three queries whatever the page, the number of runs or their epochs."""
+    from latentq.recipes import all_recipes
+
+    page = max(1, page)
+    filters = {"status": status or None, "recipe": recipe or None, "group": group or None, "name": name or None}
+    listed = list_statuses(store, limit=per_page + 1, offset=(page - 1) * per_page, artifacts=False, **filters)
+    rows = [row(st) for st in listed[:per_page]]
+    return {
+        "filters": {k: v or "" for k, v in filters.items()},
+        "choices": {"status": [s.value for s in RunStatus], "recipe": [r.name for r in all_recipes()],
+                    "group": groups(store)},
+        "runs": rows,
+        "page": page,
+        "per_page": per_page,
+        "first": (page - 1) * per_page + 1 if rows else 0,
+        "newer": page - 1 if page > 1 else None,
+        "older": page + 1 if len(listed) > per_page else None,
+        "live": any(r["status"] in RunStatus.ACTIVE for r in rows),
+    }
+
+
+def compare_data(store: StoreLike, ids: list[str], group: Optional[str],
+                 metric: Optional[str] = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(the comparison of these runs and/or a group's, their status objects). Ids are full ids
+    (resolve prefixes first); a constant number of queries however many runs."""
+    import json
+
+    resolved = list(ids)
+    if group:
+        with store.session() as s:
+            in_group = list(s.scalars(_filtered(group=group).with_only_columns(Run.id).limit(1000)))
+        resolved += [r for r in reversed(in_group) if r not in resolved]
+    resolved = list(dict.fromkeys(resolved))
+    found = statuses(store, resolved)
+    with store.session() as s:
+        specs = {r: json.loads(spec) for r, spec in s.execute(select(Run.id, Run.spec).where(Run.id.in_(resolved)))}
+    curves = histories(store, [st["id"] for st in found])
+    all_series = {st["id"]: curves[st["id"]][0] for st in found}
+    finals = {st["id"]: {**curves[st["id"]][1], **st["metrics"]} for st in found}
+    names = sorted({n for s in all_series.values() for n, points in s.items() if len(points) > 1 or metric})
+    if metric:
+        names = [n for n in names if n == metric]
+    metric_names = sorted({n for f in finals.values() for n in f})
+    rows = [row(st) for st in found]
+    page = {
+        "ids": [r["id"] for r in rows],
+        "group": group or "",
+        "metric": metric or "",
+        "runs": rows,
+        "series": all_series,
+        "charts": [[n] for n in ordered_metrics(names)],
+        "finals": {n: {r: finals[r].get(n) for r in finals} for n in metric_names},
+        "differences": spec_differences({st["id"]: specs[st["id"]] for st in found}),
+        "live": any(r["status"] in RunStatus.ACTIVE for r in rows),
+    }
+    return page, found
