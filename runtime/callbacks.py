@@ -3,7 +3,9 @@ and where the time goes."""
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Optional
 
 import keras
@@ -21,6 +23,7 @@ class JobCallback(keras.callbacks.Callback):
         self.completed_epochs = 0
         self.checkpoint_seconds = ctx.params.checkpoint_minutes * 60
         self._last_checkpoint = time.monotonic()
+        self.pause_at = pause_point()
 
     def on_epoch_begin(self, epoch, logs=None):
         self.completed_epochs = epoch
@@ -42,11 +45,34 @@ class JobCallback(keras.callbacks.Callback):
         done = epoch + 1
         self.ctx.record(done, **{k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0})
         self.save_checkpoint(done, progress=done)
+        if self.pause_at is not None and self.pause_at[0] == done:
+            self.hold(self.pause_at[1])
+
+    def hold(self, path: Path) -> None:
+        """The test-only pause point (pause_point): the checkpoint on disk, PATH.paused
+        (holding the run id) tells the test, then wait for PATH.go or a stop (cancel, shutdown,
+        lost lease, time limit), which the next batch acts on as usual."""
+        self.ctx.flush()
+        Path(f"{path}.paused").write_text(self.ctx.run_id)
+        go = Path(f"{path}.go")
+        while not go.exists() and not self.ctx.stop_reason():
+            time.sleep(0.05)
 
     def save_checkpoint(self, epochs_done: int, progress: Optional[int] = None) -> None:
         """A snapshot now, written in the background (RunContext.checkpoint)."""
         self.ctx.checkpoint(self.model, epochs_done, progress=progress)
         self._last_checkpoint = time.monotonic()
+
+
+def pause_point() -> Optional[tuple[int, Path]]:
+    """For tests only: LATENTQ_TEST_PAUSE_AT="EPOCH:PATH" holds every run of this process at the
+    end of epoch EPOCH (JobCallback.hold), so a fault test injects its fault at a known epoch
+    instead of counting on training being slow enough to catch it mid-run. Unset, nothing waits."""
+    value = os.environ.get("LATENTQ_TEST_PAUSE_AT")
+    if not value:
+        return None
+    epoch, _, path = value.partition(":")
+    return int(epoch), Path(path)
 
 
 class TimingCallback(keras.callbacks.Callback):
