@@ -55,8 +55,13 @@ def test_a_bad_command_would_be_caught():
         _parse(["worker", "--no-such-option"])
 
 
+def _settings_read() -> set[str]:
+    """The LATENTQ_* names core/settings.py reads: the one place latentq's settings come from."""
+    return set(re.findall(r"""["'](LATENTQ_\w+)["']""", (ROOT / "core" / "settings.py").read_text()))
+
+
 def test_environment_names_are_settings_latentq_reads():
-    code_reads = _variables_read("core", "cli", "worker", "db", "models")
+    code_reads = _settings_read()
     suite_reads = _variables_read("tests")
     assert {"LATENTQ_HOME", "LATENTQ_DB_URL", "LATENTQ_BROKER_URL"} <= code_reads
     services = _compose()["services"]
@@ -65,6 +70,10 @@ def test_environment_names_are_settings_latentq_reads():
         names = set(env) if isinstance(env, dict) else {item.split("=", 1)[0] for item in env}
         unknown = {n for n in names if n.startswith("LATENTQ_")} - code_reads - suite_reads
         assert not unknown, f"service {name}: {sorted(unknown)} are read by nothing"
+
+
+def test_an_unknown_environment_name_would_be_caught():
+    assert "LATENTQ_DB_URI" not in _settings_read() | _variables_read("tests")
 
 
 def test_flower_and_the_test_profile_use_latentq_itself():
