@@ -9,7 +9,7 @@ store can call them without this module importing it."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Optional, Protocol
 
@@ -17,13 +17,10 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from latentq.db.schema import Artifact, Metric, Run, RunStatus, utcnow
+from latentq.formatting import age, key_metric, ordered_metrics, spec_differences
 
-# The metric a run is judged by, first present wins: generators by fcd, the rest by validation loss.
-KEY_METRICS = ("fcd", "val_loss", "val_mse", "loss", "g_loss", "accuracy_pretrained")
 # What the live progress display shows, and all that `progress` reads of a run's metrics.
 PROGRESS_METRICS = ("loss", "val_loss", "d_loss", "g_loss")
-HIGHER_IS_BETTER = ("class_coverage", "mean_confidence", "accuracy", "explained_variance", "samples_per_second",
-                    "sparsity", "classifier_accuracy")
 ROW_KEYS = ("id", "name", "group", "kind", "recipe", "dataset", "status", "epoch", "epochs", "attempts", "created_at",
             "finished_at", "error", "parent")
 
@@ -34,73 +31,8 @@ class StoreLike(Protocol):
     def session(self) -> Session: ...
 
 
-# ---- formatting shared by the CLI and the pages -------------------------------------------------
-
-
-def fmt(value: Any) -> str:
-    """A value as a table cell: floats to 4 significant digits, None as nothing."""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "" if value is None else str(value)
-
-
 def iso(value: Optional[datetime]) -> Optional[str]:
     return None if value is None else value.isoformat(timespec="seconds") + "Z"
-
-
-def age(stamp: Optional[str], now: Optional[datetime] = None) -> str:
-    """'12s', '5m', '3h', '2d' since an ISO timestamp of the store (UTC)."""
-    if not stamp:
-        return ""
-    then = datetime.fromisoformat(stamp.rstrip("Z"))
-    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
-    seconds = max(0, int((now - then).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def key_metric(metrics: dict[str, float]) -> Optional[dict[str, Any]]:
-    for name in KEY_METRICS:
-        if name in metrics:
-            return {"name": name, "value": metrics[name]}
-    return None
-
-
-def label(row: dict[str, Any]) -> str:
-    return f"{row['id'][:8]} {row['name']}" if row.get("name") else row["id"]
-
-
-def best_runs(finals: dict[str, dict[str, Optional[float]]]) -> dict[str, str]:
-    """{metric: id of the run with the best final value} (higher is better only for scores)."""
-    best = {}
-    for name, values in finals.items():
-        present = {r: v for r, v in values.items() if v is not None}
-        if len(set(present.values())) < 2 or name in ("params", "train_seconds", "epoch"):
-            continue
-        higher = any(name.startswith(h) or name.endswith(h) for h in HIGHER_IS_BETTER)
-        best[name] = (max if higher else min)(present, key=present.get)
-    return best
-
-
-def spec_differences(specs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """{field: {run id: value}} for the spec fields (params flattened) that differ between runs."""
-    flat: dict[str, dict[str, Any]] = {}
-    for run_id, spec in specs.items():
-        items = {k: v for k, v in spec.items() if k not in ("params", "idempotency_key")}
-        items.update({f"params.{k}": v for k, v in (spec.get("params") or {}).items()})
-        flat[run_id] = items
-    keys = sorted({k for items in flat.values() for k in items})
-    return {k: {r: flat[r].get(k) for r in flat} for k in keys
-            if len({repr(flat[r].get(k)) for r in flat}) > 1}
-
-
-def ordered_metrics(names: Iterable[str]) -> list[str]:
-    """The losses first, then the rest in the order given."""
-    names = list(names)
-    first = [n for n in ("loss", "val_loss", "d_loss", "g_loss", "fcd") if n in names]
-    return first + [n for n in names if n not in first]
 
 
 # ---- the status object --------------------------------------------------------------------------
@@ -184,6 +116,9 @@ def status_object(run: Run, metrics: dict[str, float], artifacts: list[tuple[str
         "host": run.host,
         "pid": run.pid,
         "checkpoint_epoch": run.checkpoint_epoch,
+        "step": run.step,
+        "steps": run.steps,
+        "phase": run.phase,
         "metrics": metrics,
         "artifacts": [{"kind": kind, "path": str(run_dir / path)} for kind, path in artifacts],
     }
@@ -272,7 +207,7 @@ def progress(store: StoreLike, run_id: str, names: Iterable[str] = PROGRESS_METR
     """What `run`/`watch` show while a run trains: status, epoch/epochs, why it waits, the few
     metrics shown. Two small queries, none of them over every metric row."""
     columns = (Run.id, Run.status, Run.epoch, Run.epochs, Run.error, Run.queue, Run.created_at, Run.queued_at,
-               Run.sent_at, Run.sends, Run.pid, Run.host)
+               Run.sent_at, Run.sends, Run.pid, Run.host, Run.step, Run.steps, Run.phase)
     with store.session() as s:
         found = s.execute(select(*columns).where(Run.id == run_id)).one_or_none()
         if found is None:
@@ -280,7 +215,8 @@ def progress(store: StoreLike, run_id: str, names: Iterable[str] = PROGRESS_METR
         metrics = _latest_rows(s, [run_id], names).get(run_id, {})
     waited, why = waiting(found)
     return {"id": found.id, "status": found.status, "epoch": found.epoch, "epochs": found.epochs,
-            "error": found.error, "waiting_seconds": waited, "waiting_reason": why, "metrics": metrics}
+            "error": found.error, "waiting_seconds": waited, "waiting_reason": why, "metrics": metrics,
+            "step": found.step, "steps": found.steps, "phase": found.phase}
 
 
 def histories(store: StoreLike, run_ids: list[str], names: Optional[Iterable[str]] = None

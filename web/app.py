@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Optional
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
@@ -14,7 +14,9 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainT
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from latentq.db.schema import RunStatus
 from latentq.db.store import Store
+from latentq import formatting
 from latentq.errors import NotFound, UserError
 from latentq.settings import Settings
 from latentq.web import charts, data
@@ -24,15 +26,9 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 def templates() -> Environment:
     env = Environment(loader=PackageLoader("latentq.web", "templates"), autoescape=select_autoescape(["html"]))
-    env.globals.update(line_chart=charts.line_chart, label=data.label, fmt=_fmt)
-    env.filters["fmt"] = _fmt
+    env.globals.update(line_chart=charts.line_chart, label=formatting.label, fmt=formatting.fmt)
+    env.filters["fmt"] = formatting.fmt
     return env
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "" if value is None else str(value)
 
 
 def file_url(run_id: str, rel: str) -> str:
@@ -40,7 +36,8 @@ def file_url(run_id: str, rel: str) -> str:
 
 
 class Pages:
-    """The views; each reads the store afresh (the pages are read-only)."""
+    """The views; each reads the store afresh (the pages are read-only). They are plain functions,
+    which Starlette runs in its thread pool: their SQL never blocks the event loop."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -60,17 +57,24 @@ class Pages:
         except UserError as exc:
             raise HTTPException(404, str(exc)) from None
 
-    async def runs(self, request: Request) -> Response:
+    def runs(self, request: Request) -> Response:
         q = request.query_params
-        context = data.runs_page(self.store, status=q.get("status"), recipe=q.get("recipe"), group=q.get("group"),
-                                 name=q.get("name"))
+        status = q.get("status") or None
+        if status is not None and status not in {s.value for s in RunStatus}:
+            raise HTTPException(400, f"status {status!r}: one of {', '.join(s.value for s in RunStatus)}")
+        page = q.get("page") or "1"
+        if not page.isdigit() or int(page) < 1:
+            raise HTTPException(400, f"page {page!r}: a page number from 1")
+        context = data.runs_page(self.store, status=status, recipe=q.get("recipe"), group=q.get("group"),
+                                 name=q.get("name"), page=int(page))
+        context["page_urls"] = {k: _page_url(request, context[k]) for k in ("newer", "older")}
         return self.render(request, "runs.html", context)
 
-    async def run(self, request: Request) -> Response:
+    def run(self, request: Request) -> Response:
         run_id = self._resolve(request.path_params["run_id"])
         return self.render(request, "run.html", data.run_page(self.store, run_id, file_url))
 
-    async def compare(self, request: Request) -> Response:
+    def compare(self, request: Request) -> Response:
         q = request.query_params
         ids = [i for part in q.getlist("ids") for i in part.replace(",", " ").split() if i]
         group = q.get("group") or None
@@ -80,12 +84,12 @@ class Pages:
             raise HTTPException(404, str(exc)) from None
         return self.render(request, "compare.html", context)
 
-    async def log(self, request: Request) -> Response:
+    def log(self, request: Request) -> Response:
         run_id = self._resolve(request.path_params["run_id"])
         lines = [f"{e.at.isoformat(timespec='seconds')}Z {e.level}: {e.message}" for e in self.store.events(run_id)]
         return PlainTextResponse("\n".join(lines) + "\n")
 
-    async def file(self, request: Request) -> Response:
+    def file(self, request: Request) -> Response:
         run_id = self._resolve(request.path_params["run_id"])
         try:
             path = data.file_path(self.store, run_id, request.path_params["path"])
@@ -94,6 +98,14 @@ class Pages:
         if not path.is_file():
             raise HTTPException(404, "no such file under the artifact root")
         return FileResponse(path)
+
+
+def _page_url(request: Request, page: Optional[int]) -> Optional[str]:
+    """This page's URL (HTML or JSON, filters kept) at another page number; None past either end."""
+    if page is None:
+        return None
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "page"] + ([("page", str(page))] if page > 1 else [])
+    return request.url.path + (f"?{urlencode(query)}" if query else "")
 
 
 def _json_url(request: Request) -> str:

@@ -1,82 +1,36 @@
-"""What each page shows, read from the store and the artifact root as plain JSON-ready dicts.
+"""What each page shows, as plain JSON-ready dicts: the runs and their numbers come from the read
+model (latentq.db.reads, shared with the CLI); this module adds what only pages need (pictures,
+charts, file URLs, the timeline).
 
-The HTML pages, their `.json` twins, `latentq report` and `latentq compare` all build on these."""
+The HTML pages, their `.json` twins and `latentq report` all build on these."""
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from latentq.db import reads
+from latentq.db.schema import RunStatus
 from latentq.db.store import Store
 from latentq.files import inside
+from latentq.formatting import age, best_runs, key_metric, label
 
-MOVING = ("queued", "running")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
-# The metric a run is judged by, first present wins: generators by fcd, the rest by validation loss.
-KEY_METRICS = ("fcd", "val_loss", "val_mse", "loss", "g_loss", "accuracy_pretrained")
 _EPOCH_FILE = re.compile(r"^(?P<stem>.*?)(?P<num>\d+)\.(png|jpe?g|gif|webp)$", re.IGNORECASE)
+PER_PAGE = 100
 
 FileUrl = Callable[[str, str], str]  # (run id, path relative to its run folder) -> URL
 
 
-def key_metric(metrics: dict[str, float]) -> Optional[dict[str, Any]]:
-    for name in KEY_METRICS:
-        if name in metrics:
-            return {"name": name, "value": metrics[name]}
-    return None
-
-
-def age(iso: Optional[str], now: Optional[datetime] = None) -> str:
-    """'12s', '5m', '3h', '2d' since an ISO timestamp of the store (UTC)."""
-    if not iso:
-        return ""
-    then = datetime.fromisoformat(iso.rstrip("Z"))
-    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
-    seconds = max(0, int((now - then).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def run_row(store: Store, run) -> dict[str, Any]:
-    st = store.status(run)
-    return {**{k: st[k] for k in ("id", "name", "group", "kind", "recipe", "dataset", "status", "epoch", "epochs",
-                                  "attempts", "created_at", "finished_at", "error", "parent")},
-            "key_metric": key_metric(st["metrics"]), "age": age(st["created_at"])}
-
-
 def runs_page(store: Store, status: Optional[str] = None, recipe: Optional[str] = None, group: Optional[str] = None,
-              name: Optional[str] = None, limit: int = 200) -> dict[str, Any]:
-    runs = [run_row(store, r) for r in store.list_runs(limit=limit, status=status or None, recipe=recipe or None,
-                                                       group=group or None, name=name or None)]
-    from latentq.recipes import all_recipes
-
-    return {
-        "filters": {"status": status or "", "recipe": recipe or "", "group": group or "", "name": name or ""},
-        "choices": {"status": ["queued", "running", "succeeded", "failed", "cancelled"],
-                    "recipe": [r.name for r in all_recipes()], "group": store.groups()},
-        "runs": runs,
-        "live": any(r["status"] in MOVING for r in runs),
-    }
+              name: Optional[str] = None, page: int = 1, per_page: int = PER_PAGE) -> dict[str, Any]:
+    return reads.runs_page(store, status=status, recipe=recipe, group=group, name=name, page=page,
+                           per_page=per_page)
 
 
 # ---- one run ---------------------------------------------------------------------------------
-
-
-def metric_series(store: Store, run_id: str) -> tuple[dict[str, list[list[float]]], dict[str, float]]:
-    """({name: [[epoch, value], ...]} for per-epoch values, {name: value} for once-per-run numbers)."""
-    series: dict[str, list[list[float]]] = defaultdict(list)
-    summary: dict[str, float] = {}
-    for m in store.metrics(run_id):
-        if m.step > 0:
-            series[m.name].append([m.step, m.value])
-        else:
-            summary[m.name] = m.value
-    return dict(series), summary
 
 
 def chart_groups(names: list[str]) -> list[list[str]]:
@@ -130,22 +84,22 @@ def timeline(status: dict[str, Any], events: list) -> list[dict[str, Any]]:
                "message": e.message.strip().splitlines()[-1] if e.message.strip() else "",
                "detail": e.message if "\n" in e.message.strip() else None} for e in events]
     if status["finished_at"]:
-        items.append({"at": status["finished_at"], "level": "error" if status["status"] == "failed" else "info",
+        items.append({"at": status["finished_at"], "level": "error" if status["status"] == RunStatus.FAILED else "info",
                       "message": status["status"] + (f": {status['error']}" if status["error"] else "")})
     return sorted(items, key=lambda item: item["at"] or "")
 
 
 def run_page(store: Store, run_id: str, file_url: FileUrl) -> dict[str, Any]:
-    status = store.status(run_id)
+    status = reads.status(store, run_id)
     run_dir = store.artifact_root / status["id"]
-    series, summary = metric_series(store, status["id"])
+    series, summary = reads.histories(store, [status["id"]])[status["id"]]
     files = {}
     for art in status["artifacts"]:
         if art["kind"] in ("model", "spec"):
             rel = Path(art["path"]).relative_to(run_dir).as_posix()
             files[art["kind"]] = {"path": art["path"], "url": file_url(status["id"], rel)}
-    children = [run_row(store, r) for r in store.list_runs(limit=500, parent=status["id"])]
-    parent = run_row(store, store.get(status["parent"])) if status["parent"] else None
+    children = [reads.row(st) for st in reads.list_statuses(store, limit=500, artifacts=False, parent=status["id"])]
+    parent = [reads.row(st) for st in reads.statuses(store, [status["parent"]], artifacts=False)] if status["parent"] else []
     return {
         "run": {**status, "key_metric": key_metric(status["metrics"]), "age": age(status["created_at"])},
         "spec": store.spec(status["id"]),
@@ -156,25 +110,13 @@ def run_page(store: Store, run_id: str, file_url: FileUrl) -> dict[str, Any]:
         "images": image_artifacts(status, run_dir, file_url),
         "files": files,
         "tensorboard": str(run_dir / "tensorboard"),
-        "parent": parent,
+        "parent": parent[0] if parent else None,
         "children": children,
-        "live": status["status"] in MOVING or any(c["status"] in MOVING for c in children),
+        "live": status["status"] in RunStatus.ACTIVE or any(c["status"] in RunStatus.ACTIVE for c in children),
     }
 
 
 # ---- several runs ----------------------------------------------------------------------------
-
-
-def spec_differences(specs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """{field: {run id: value}} for the spec fields (params flattened) that differ between runs."""
-    flat: dict[str, dict[str, Any]] = {}
-    for run_id, spec in specs.items():
-        items = {k: v for k, v in spec.items() if k not in ("params", "idempotency_key")}
-        items.update({f"params.{k}": v for k, v in (spec.get("params") or {}).items()})
-        flat[run_id] = items
-    keys = sorted({k for items in flat.values() for k in items})
-    return {k: {r: flat[r].get(k) for r in flat} for k in keys
-            if len({repr(flat[r].get(k)) for r in flat}) > 1}
 
 
 def last_grid(images: dict[str, Any]) -> Optional[dict[str, Any]]:
@@ -193,65 +135,15 @@ def last_grid(images: dict[str, Any]) -> Optional[dict[str, Any]]:
 
 def compare_page(store: Store, ids: list[str], group: Optional[str], file_url: FileUrl,
                  metric: Optional[str] = None) -> dict[str, Any]:
-    resolved = [store.resolve(i) for i in ids]
-    if group:
-        resolved += [r.id for r in reversed(store.list_runs(limit=1000, group=group)) if r.id not in resolved]
-    runs, all_series, finals, grids, specs = [], {}, {}, {}, {}
-    for run_id in dict.fromkeys(resolved):
-        status = store.status(run_id)
-        row = run_row(store, run_id)
-        runs.append(row)
-        series, summary = metric_series(store, run_id)
-        all_series[run_id] = series
-        finals[run_id] = {**summary, **status["metrics"]}
-        specs[run_id] = store.spec(run_id)
-        grids[run_id] = last_grid(image_artifacts(status, store.artifact_root / run_id, file_url))
-    names = sorted({n for s in all_series.values() for n, points in s.items() if len(points) > 1 or metric})
-    if metric:
-        names = [n for n in names if n == metric]
-    metric_names = sorted({n for f in finals.values() for n in f})
-    return {
-        "ids": [r["id"] for r in runs],
-        "group": group or "",
-        "metric": metric or "",
-        "runs": runs,
-        "series": all_series,
-        "charts": [[n] for n in _ordered(names)],
-        "finals": {n: {r: finals[r].get(n) for r in finals} for n in metric_names},
-        "differences": spec_differences(specs),
-        "grids": grids,
-        "live": any(r["status"] in MOVING for r in runs),
-    }
-
-
-def _ordered(names: list[str]) -> list[str]:
-    first = [n for n in ("loss", "val_loss", "d_loss", "g_loss", "fcd") if n in names]
-    return first + [n for n in names if n not in first]
-
-
-def label(row: dict[str, Any]) -> str:
-    return f"{row['id'][:8]} {row['name']}" if row.get("name") else row["id"]
+    page, found = reads.compare_data(store, [store.resolve(i) for i in ids], group, metric)
+    page["grids"] = {st["id"]: last_grid(image_artifacts(st, store.artifact_root / st["id"], file_url))
+                     for st in found}
+    return page
 
 
 def file_path(store: Store, run_id: str, rel: str) -> Path:
     """A run's file, refusing any path that leaves the artifact root (.., absolute, symlinks)."""
     return inside(store.artifact_root, f"{run_id}/{rel}")
-
-
-HIGHER_IS_BETTER = ("class_coverage", "mean_confidence", "accuracy", "explained_variance", "samples_per_second",
-                    "sparsity", "classifier_accuracy")
-
-
-def best_runs(finals: dict[str, dict[str, Optional[float]]]) -> dict[str, str]:
-    """{metric: id of the run with the best final value} (higher is better only for scores)."""
-    best = {}
-    for name, values in finals.items():
-        present = {r: v for r, v in values.items() if v is not None}
-        if len(set(present.values())) < 2 or name in ("params", "train_seconds", "epoch"):
-            continue
-        higher = any(name.startswith(h) or name.endswith(h) for h in HIGHER_IS_BETTER)
-        best[name] = (max if higher else min)(present, key=present.get)
-    return best
 
 
 def template_helpers(template: str, context: dict[str, Any]) -> dict[str, Any]:
