@@ -13,8 +13,7 @@ The contract a trained model meets to be sampled from (VAEs now, every GAN recip
   dataset's sample shape ((H, W) or (H, W, 1) for grey, (H, W, C) for colour) with values in
   [0, 1]. A generator that ends in tanh should end with `keras.layers.Rescaling(0.5, offset=0.5)`
   (pictures and quality scores clip to [0, 1]; nothing here rescales).
-- The coding size is the recipe parameter `codings` when it has one, else the sub-model's
-  input size.
+- The coding size is the generator's (decoder's) input size.
 - `--interpolate` also needs a sub-model named `"encoder"` whose first output is the mean
   coding (a VAE encoder's outputs are [mean, log_var, codings]); `--reconstruct` needs an
   encoder and a decoder, or a model that maps images to images (autoencoders).
@@ -107,7 +106,7 @@ def _w_average(model: keras.Model) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(model.w_average.w_avg), np.float32)
 
 
-def source_for(model: keras.Model, params, truncation: Optional[float] = None) -> Source:
+def source_for(model: keras.Model, truncation: Optional[float] = None) -> Source:
     """Adapt a trained model by its sub-models: generator (GANs), encoder + decoder (VAEs, AEs);
     `truncation`: StyleGAN's psi (codings -> w, truncated towards the tracked average w)."""
     from latentq.models.gan.stylegan.sampling import truncated_styles
@@ -118,7 +117,7 @@ def source_for(model: keras.Model, params, truncation: Optional[float] = None) -
         maker = _sub_model(model, "decoder")
     encoder = _sub_model(model, "encoder")
     if maker is not None:
-        source.codings = int(getattr(params, "codings", 0) or maker.input_shape[-1])
+        source.codings = int(maker.input_shape[-1])
         source.decode = _batched(lambda z: maker(z, training=False))
     styles = _styles(model)
     if truncation is not None and styles is not None:
@@ -254,7 +253,7 @@ def _generate(ctx, model: keras.Model, parent: JobSpec, info, options: GenerateO
 
     spec = ctx.spec
     params = parent.recipe_params()
-    source = source_for(model, params, options.truncation)
+    source = source_for(model, options.truncation)
     styles = _styles(model) is not None
     asked = set(generate_requests(options))
     sample = "sample" in info.can and source.decode is not None
@@ -268,7 +267,9 @@ def _generate(ctx, model: keras.Model, parent: JobSpec, info, options: GenerateO
     ctx.event("info", f"generating from run {spec.parent} ({parent.recipe} on {parent.dataset}): "
                       f"{', '.join(sorted(asked | ({'sample'} if sample else set())))}")
     rng = np.random.default_rng(spec.seed)
-    eval_count = int(getattr(params, "eval_samples", 0) or DEFAULT_EVAL_SAMPLES)
+    # Every recipe that can sample declares eval_samples (tests/test_recipe_contract.py); a parent
+    # that cannot is scored on the default count of reconstructions.
+    eval_count = int(params.eval_samples or DEFAULT_EVAL_SAMPLES) if "sample" in info.can else DEFAULT_EVAL_SAMPLES
 
     scored = None
     if sample:

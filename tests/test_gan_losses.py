@@ -14,6 +14,8 @@ from keras import ops  # noqa: E402
 
 from latentq.models.gan import losses as gan_losses  # noqa: E402
 from latentq.models.gan.losses import GANLoss  # noqa: E402
+from latentq.models.gan.model import loss_of  # noqa: E402
+from latentq.recipes.gans import DCGANParams, ProGANParams, StyleGANParams  # noqa: E402
 
 
 def value(x) -> float:
@@ -148,5 +150,5 @@ def test_bad_settings_are_refused_with_what_was_received():
     with pytest.raises(ValueError, match="needs the step counter"):
         GANLoss(r1_gamma=1.0, r1_every=2).discriminator(linear_critic(np.ones(16)), images(), images())
     assert GANLoss().on_probabilities and not GANLoss("hinge").on_probabilities
-    assert gan_losses.make_loss(**gan_losses.default_for("progan")).loss == "nonsaturating"
-    assert gan_losses.default_for("stylegan")["r1_every"] == 4 and gan_losses.default_for("vae") is None
+    assert loss_of(ProGANParams()).loss == "nonsaturating" and loss_of(StyleGANParams()).r1_every == 4
+    assert loss_of(DCGANParams()) == GANLoss()  # the notes' BCE, no regulariser

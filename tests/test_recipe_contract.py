@@ -54,3 +54,10 @@ def test_a_declared_recipe_refuses_a_second_trainer():
     recipe = all_recipes()[0]
     with pytest.raises(ValueError, match="already has a trainer"):
         recipe.trainer(lambda ctx, params: None)
+
+
+def test_a_recipe_that_can_sample_declares_eval_samples():
+    """Generation reads it from the parent's parameters (latentq.models.generation)."""
+    for recipe in all_recipes():
+        if "sample" in recipe.can:
+            assert "eval_samples" in recipe.params.model_fields, recipe.name

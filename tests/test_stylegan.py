@@ -163,15 +163,13 @@ def test_a_run_trains_with_style_mixing_records_and_generates(train, lq_home, qu
 
     # StyleGAN's generation options: truncation, style mixing with a crossover, w-space interpolation
     from latentq.models.generation import source_for
-    from latentq.spec import JobSpec
 
     run_dir = next(iter(artifact_paths(status, "model"))).parent
     model = keras.models.load_model(run_dir / "model.keras", compile=False)
     assert np.abs(np_(model.w_average.w_avg)).max() > 0  # tracked in training, saved
-    params = JobSpec(**store.spec(status["id"])).recipe_params()
-    average = source_for(model, params, truncation=0.0).decode(codings(4, seed=1, size=8))
+    average = source_for(model, truncation=0.0).decode(codings(4, seed=1, size=8))
     np.testing.assert_allclose(average, np.repeat(average[:1], 4, axis=0), atol=1e-6)  # psi = 0: the average image
-    full = source_for(model, params, truncation=1.0).decode(codings(4, seed=1, size=8))
+    full = source_for(model, truncation=1.0).decode(codings(4, seed=1, size=8))
     np.testing.assert_allclose(full, np_(model.get_layer("generator")(codings(4, seed=1, size=8))), atol=1e-5)
 
     pictures = []

@@ -19,7 +19,7 @@ def discriminator_head(params) -> list[keras.layers.Layer]:
     head = []
     if params.minibatch_discrimination:
         head.append(MinibatchDiscrimination(params.mbd_kernels, params.mbd_kernel_dim, name="minibatch_discrimination"))
-    head.append(keras.layers.Dense(1, activation="sigmoid" if getattr(params, "loss", "bce") == "bce" else None,
+    head.append(keras.layers.Dense(1, activation="sigmoid" if params.loss == "bce" else None,
                                    dtype="float32", name="real"))
     return head
 

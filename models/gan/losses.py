@@ -224,23 +224,3 @@ class GANLoss:
         stats["fake_score"] = _mean(scores)
         return stats
 
-
-def make_loss(loss: str = "bce", gp_lambda: float = 10.0, r1_gamma: float = 0.0, r1_every: int = 1,
-              drift: float = 0.0) -> GANLoss:
-    return GANLoss(loss=loss, gp_lambda=float(gp_lambda), r1_gamma=float(r1_gamma), r1_every=int(r1_every),
-                   drift=float(drift))
-
-
-def default_for(recipe: str) -> Optional[dict]:
-    """A GAN recipe's default loss settings, read from its parameters (core/recipes/gans.py, where
-    they were chosen from bench/generator_quality.py's measurements); None for other recipes."""
-    from latentq.errors import UserError
-    from latentq.recipes import get_recipe
-
-    try:
-        params = get_recipe(recipe).params()
-    except UserError:  # an unknown recipe
-        return None
-    if not hasattr(params, "loss"):
-        return None
-    return {name: getattr(params, name) for name in ("loss", "gp_lambda", "r1_gamma", "r1_every", "drift")}

@@ -28,6 +28,7 @@ from latentq.models.gan.ema import WeightAverage, recalibrate_batch_norm
 from latentq.models.layers.gan import ReplayBuffer
 from latentq.models.gan.losses import GANLoss
 from latentq.models.predict import batched
+from latentq.recipes.gans import GANRunParams
 
 RECALIBRATION_SAMPLES = 1000  # codings that re-measure an averaged generator's batch-norm statistics
 HELD_OUT_BATCH = 256  # images per call of held_out_scores' traced functions
@@ -332,31 +333,29 @@ def gan_optimizer(name: str, learning_rate: float, beta_1: float) -> keras.optim
 JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
 
 
-def compile_gan(model: GAN, params) -> GAN:
+def compile_gan(model: GAN, params: GANRunParams) -> GAN:
     model.compile(gan_loss=loss_of(params),
                   d_optimizer=gan_optimizer(params.optimizer, params.d_learning_rate, params.beta_1),
                   g_optimizer=gan_optimizer(params.optimizer, params.g_learning_rate, params.beta_1),
-                  steps_per_execution=getattr(params, "steps_per_execution", 1),
-                  jit_compile=JIT_COMPILE[getattr(params, "jit_compile", "auto")])
+                  steps_per_execution=params.steps_per_execution, jit_compile=JIT_COMPILE[params.jit_compile])
     return model
 
 
-def loss_of(params) -> GANLoss:
-    """The run's GANLoss from its recipe parameters (older parameter sets: bce)."""
-    return GANLoss(loss=getattr(params, "loss", "bce"), gp_lambda=float(getattr(params, "gp_lambda", 10.0)),
-                   r1_gamma=float(getattr(params, "r1_gamma", 0.0)), r1_every=int(getattr(params, "r1_every", 1)),
-                   drift=float(getattr(params, "drift", 0.0)))
+def loss_of(params: GANRunParams) -> GANLoss:
+    """The run's GANLoss from its recipe parameters."""
+    return GANLoss(loss=params.loss, gp_lambda=params.gp_lambda, r1_gamma=params.r1_gamma, r1_every=params.r1_every,
+                   drift=params.drift)
 
 
-def ema_half_life(params, batch_size: int) -> float:
+def ema_half_life(params: GANRunParams, batch_size: int) -> float:
     """`ema` in images (>= 1), converted from a per-step decay (< 1); 0: off."""
     from latentq.models.gan.ema import half_life_from_decay
 
-    ema = float(getattr(params, "ema", 0.0) or 0.0)
+    ema = params.ema
     return half_life_from_decay(ema, batch_size) if 0 < ema < 1 else ema
 
 
-def ema_options(params) -> dict:
+def ema_options(params: GANRunParams) -> dict:
     """GAN constructor arguments of the generator EMA (`ema` already a half-life in images:
     train_adversarial converts a decay with the job's batch size)."""
-    return {"ema": float(getattr(params, "ema", 0.0) or 0.0), "ema_rampup": getattr(params, "ema_rampup", 0.05)}
+    return {"ema": params.ema, "ema_rampup": params.ema_rampup}

@@ -28,7 +28,7 @@ def train_adversarial(ctx, build: Callable[..., GAN], sample_fn: SampleFn = gene
     require_images(ctx)
     data = ctx.dataset()
     params = ctx.params
-    if 0 < getattr(params, "ema", 0) < 1:  # a per-step decay: the half-life in images at this batch size
+    if 0 < params.ema < 1:  # a per-step decay: the half-life in images at this batch size
         params = params.model_copy(update={"ema": ema_half_life(params, ctx.spec.batch_size)})
     seed = ctx.spec.seed
     grid_noise = fixed_noise(seed, SAMPLE_GRID, params.codings, stream=0)
@@ -59,7 +59,7 @@ def finish_adversarial(ctx, model: GAN, grid_noise: np.ndarray, sample_fn: Sampl
     save_epoch_curves(ctx, "quality_curve", "plots/coverage.png", ("class_coverage", "class_kl", "mode_collapse"),
                       title)
     save_epoch_curves(ctx, "quality_curve", "plots/precision_recall.png", ("precision", "recall"), title)
-    if getattr(ctx.params, "fid", False):
+    if ctx.params.fid:
         from latentq.models.evaluation import fid
 
         noise = fixed_noise(ctx.spec.seed, ctx.params.eval_samples, model.codings, stream=1)
