@@ -1,4 +1,4 @@
-"""`latentq logs ID [--follow]`: what a run's training processes printed (runs/<id>/run.log)."""
+"""`latentq logs ID [--follow]` (ID or a unique prefix of it): what a run's training processes printed (runs/<id>/run.log)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import time
 
 import click
 
+from latentq.cli.ids import resolve_run_id
+
 FINISHED = ("succeeded", "failed", "cancelled")
 
 
 @click.command()
-@click.argument("run_id")
+@click.argument("run_id", callback=resolve_run_id)
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends.")
 def logs(run_id: str, follow: bool) -> None:
     """Print a run's own log: its output, warnings, a failure's traceback, one header per attempt."""

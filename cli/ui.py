@@ -8,6 +8,8 @@ from typing import Optional
 
 import click
 
+from latentq.cli.ids import resolve_run_id
+
 LOOPBACK_NAMES = ("localhost", "ip6-localhost")
 
 
@@ -46,7 +48,7 @@ def ui(host: str, port: int, allow_remote: bool) -> None:
 
 
 @click.command()
-@click.argument("run_id")
+@click.argument("run_id", callback=resolve_run_id)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The HTML file to write [default: ./latentq-report-<id>.html].")
 def report(run_id: str, output: Optional[Path]) -> None:
@@ -55,6 +57,5 @@ def report(run_id: str, output: Optional[Path]) -> None:
     from latentq.web.report import write_report
 
     store = main._store()
-    run_id = store.resolve(run_id)
     path = write_report(store, run_id, (output or Path(f"latentq-report-{run_id}.html")).resolve())
     click.echo(str(path))
