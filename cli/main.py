@@ -112,7 +112,9 @@ def _foreground(run_id: str, settings, store, quiet: bool) -> dict[str, Any]:
         return execute_run(run_id, settings)
     done = threading.Event()
     console = render.progress_console()  # here: the thread would decide while TensorFlow's import hides stderr
-    watcher = threading.Thread(target=lambda: render.follow(lambda: store.status(run_id), stop=done.is_set,
+    from latentq.db import reads
+
+    watcher = threading.Thread(target=lambda: render.follow(lambda: reads.progress(store, run_id), stop=done.is_set,
                                                             console=console), daemon=True)
     watcher.start()
     try:
@@ -174,17 +176,21 @@ def _after_submit(status: dict[str, Any], as_json: bool, wait: bool, settings) -
     if not wait:
         render.out(as_json, status, lambda: click.echo(f"run {status['id']} queued on {status['queue']}"))
         return
+    from latentq.db import reads
+    from latentq.db.schema import RunStatus
+
     store = _store(settings)
     if as_json:
         import time
 
         said = None
-        while status["status"] not in ("succeeded", "failed", "cancelled"):
+        while status["status"] not in RunStatus.TERMINAL:
             time.sleep(0.5)
-            status = store.status(status["id"])
+            status = reads.progress(store, status["id"])
             said = render.say_waiting(status, said, render.info)
     else:
-        status = render.follow(lambda: store.status(status["id"]))
+        status = render.follow(lambda: reads.progress(store, status["id"]))
+    status = store.status(status["id"])
     render.out(as_json, status, lambda: render.final_lines(status))
     sys.exit(render.exit_code(status))
 
@@ -202,15 +208,17 @@ def status(run_id: str, as_json: bool) -> None:
 @click.argument("run_id", callback=resolve_run_id)
 def watch(run_id: str) -> None:
     """Follow a run with a live progress bar until it ends."""
+    from latentq.db import reads
     from latentq.worker.reaper import fail_dead_local_runs
 
     store = _store()
 
     def current() -> dict[str, Any]:
         fail_dead_local_runs(store)  # the `latentq run` being watched may die meanwhile
-        return store.status(run_id)
+        return reads.progress(store, run_id)
 
-    st = render.follow(current)
+    render.follow(current)
+    st = store.status(run_id)
     click.echo(render.final_line(st))
     sys.exit(render.exit_code(st))
 
@@ -226,9 +234,10 @@ def watch(run_id: str) -> None:
 def list_runs(status_filter: Optional[str], recipe: Optional[str], name: Optional[str], group: Optional[str],
               limit: int, wide: bool, as_json: bool) -> None:
     """List recent runs, newest first."""
+    from latentq.db import reads
+
     store = _store()
-    runs = store.list_runs(limit=limit, status=status_filter, recipe=recipe, name=name, group=group)
-    statuses = [store.status(r) for r in runs]
+    statuses = reads.list_statuses(store, limit=limit, status=status_filter, recipe=recipe, name=name, group=group)
     render.out(as_json, statuses, lambda: render.status_table(statuses, wide=wide))
 
 
@@ -238,12 +247,14 @@ def list_runs(status_filter: Optional[str], recipe: Optional[str], name: Optiona
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 def show(run_id: str, history: bool, as_json: bool) -> None:
     """Show a run's spec, latest metrics, artifacts and events."""
+    from latentq.db import reads
+
     store = _store()
     st = store.status(run_id)
     spec = store.spec(run_id)
     events = [{"at": e.at.isoformat(timespec="seconds") + "Z", "level": e.level, "message": e.message}
               for e in store.events(run_id)]
-    per_epoch = render.history_of(store.metrics(run_id)) if history else None
+    per_epoch = reads.history(store, run_id) if history else None
     data = {**st, "spec": spec, "events": events, **({"history": per_epoch} if history else {})}
     render.out(as_json, data, lambda: render.status_detail(st, spec, events, history=per_epoch))
 
@@ -293,16 +304,26 @@ def datasets(as_json: bool) -> None:
     """List dataset names."""
     from latentq import datasets as ds
 
-    rows = ds.catalogue()
+    from latentq.cli.data import prepared_rows
+
+    rows = ds.catalogue() + prepared_rows()
 
     def human() -> None:
         for row in rows:
-            click.echo(f"{row['name']:<15} {row['description']}")
+            if "count" in row:
+                shape = "x".join(str(d) for d in row["shape"])
+                click.echo(f"{row['name']:<15} prepared: {row['count']} images {shape}, "
+                           f"{row['bytes'] / 2**20:.1f} MiB, from {row['source']}")
+            else:
+                click.echo(f"{row['name']:<15} {row['description']}")
 
     render.out(as_json, rows, human)
 
 
 cli.add_command(generate_command)
+from latentq.cli.data import data as data_group  # noqa: E402
+
+cli.add_command(data_group)
 from latentq.cli import runs as _runs, ui as _ui  # noqa: E402  (their commands import heavy code lazily)
 
 for _command in (_ui.ui, _ui.report, _runs.rm, _runs.compare, _runs.make_sweep_command(job_options), _runs.export,

@@ -19,6 +19,8 @@ def facts_for(name: str, seed: int = 0) -> datasets.Facts:
     """The named datasets are known without loading them; the others are read and checked."""
     if name in datasets.KNOWN_FACTS:
         return datasets.KNOWN_FACTS[name]
+    if name.startswith("data:"):
+        return datasets.prepared_facts(name[5:])
     return datasets.load(name, seed).facts()
 
 

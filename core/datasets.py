@@ -1,6 +1,7 @@
 """Named datasets, loaded as float32 arrays in [0, 1] with a fixed validation split per seed.
 
-Names: mnist-5k, digits, synthetic-3d, mnist, fashion-mnist, cifar10, npz:PATH, images:DIR.
+Names: mnist-5k, digits, synthetic-3d, mnist, fashion-mnist, cifar10, npz:PATH, images:DIR, and
+data:NAME (a folder prepared once by `latentq data prepare`: latentq.prepared).
 Only the Keras downloaders (mnist, fashion-mnist, cifar10) import TensorFlow.
 """
 
@@ -140,7 +141,8 @@ BUILTIN: dict[str, tuple[str, Callable[[], tuple[np.ndarray, Optional[np.ndarray
 }
 PREFIXES = {
     "npz:PATH": "a NumPy .npz with array x (or x_train) and optional y: values in [0,1] or 0..255",
-    "images:DIR": "a folder of images (Pillow), one sub-folder per class if labelled; all one size",
+    "images:DIR": "a small folder of images (Pillow), one sub-folder per class if labelled; all one size",
+    "data:NAME": "a dataset prepared by `latentq data prepare FOLDER NAME` (any sizes, any number of images)",
 }
 
 
@@ -159,6 +161,12 @@ def check(name: str) -> None:
     if name in BUILTIN:
         return
     kind, sep, target = name.partition(":")
+    if kind == "data" and sep:
+        from latentq import prepared
+        from latentq.settings import load_settings
+
+        prepared.read_manifest(prepared.root_of(load_settings().home), target)
+        return
     if not sep or kind not in ("npz", "images") or not target:
         raise UserError(f"unknown dataset {clip(name)}; allowed: {_allowed()}")
     path = Path(target).expanduser()
@@ -240,13 +248,20 @@ def _load_images(folder: Path) -> tuple[np.ndarray, Optional[np.ndarray]]:
             raise UserError(f"{source}: {path.name!r} is a link to a file outside the dataset folder; refused")
     if len(files) < 2:
         raise UserError(f"{source}: needs at least 2 images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    images, labels, size, mode = [], [], None, None
+    images, labels, size = [], [], None
+    mode = "L"
+    for path, _ in files:  # headers only: colour if any image is, never decided by the first file
+        try:
+            with Image.open(path) as img:
+                if img.mode not in ("1", "L", "LA", "I", "I;16"):
+                    mode = "RGB"
+                    break
+        except Exception as exc:
+            raise UserError(f"{source}: cannot read image {path.name!r} ({exc})") from None
     for path, label in files:
         try:
             with Image.open(path) as img:
                 img.load()
-                if mode is None:
-                    mode = "L" if img.mode in ("1", "L", "LA", "I", "I;16") else "RGB"
                 arr = np.asarray(img.convert(mode))
         except Exception as exc:
             raise UserError(f"{source}: cannot read image {path.name!r} ({exc})") from None
@@ -254,13 +269,46 @@ def _load_images(folder: Path) -> tuple[np.ndarray, Optional[np.ndarray]]:
             size = arr.shape
         elif arr.shape != size:
             raise UserError(
-                f"{source}: image {path.name!r} has shape {arr.shape}, the first has {size}; all images must share one size"
+                f"{source}: image {path.name!r} has shape {arr.shape}, the first has {size}; images:DIR needs one "
+                f"size: prepare the folder once with `latentq data prepare {folder} NAME --resolution R` "
+                "(crops or pads each image), then train on data:NAME"
             )
         images.append(arr)
         labels.append(label)
     x = np.stack(images).astype(np.float32) / 255.0
     y = np.asarray(labels, dtype=np.int64) if classes else None
     return x, y
+
+
+def _root() -> Path:
+    from latentq import prepared
+    from latentq.settings import load_settings
+
+    return prepared.root_of(load_settings().home)
+
+
+def prepared_facts(name: str) -> Facts:
+    """The facts of data:NAME from its manifest alone (the pixels are not read)."""
+    from latentq import prepared
+
+    m = prepared.read_manifest(_root(), name)
+    shape = m.shape[:2] if m.shape[2] == 1 else m.shape
+    return Facts(f"data:{name}", m.count, tuple(shape), len(m.classes), 0.0, 1.0)
+
+
+def _load_prepared(name: str) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """data:NAME: the manifest and the pixel file's size checked, then the memory-mapped pixels
+    scaled to float32 in [0, 1] (grey ones as (H, W))."""
+    from latentq import prepared
+
+    root = _root()
+    m = prepared.read_manifest(root, name)
+    pixels = prepared.open_pixels(root, m)
+    x = np.asarray(pixels, dtype=np.float32) / 255.0
+    if m.shape[2] == 1:
+        x = x[..., 0]
+    labels = prepared.open_labels(root, m)
+    return x, None if labels is None else np.asarray(labels, dtype=np.int64)
 
 
 def load(name: str, seed: int = 0) -> Dataset:
@@ -270,6 +318,8 @@ def load(name: str, seed: int = 0) -> Dataset:
         x, y = BUILTIN[name][1]()
     elif name.startswith("npz:"):
         x, y = _load_npz(Path(name[4:]).expanduser())
+    elif name.startswith("data:"):
+        x, y = _load_prepared(name[5:])
     else:
         x, y = _load_images(Path(name[7:]).expanduser())
     order = np.random.default_rng(seed).permutation(len(x))
