@@ -8,22 +8,29 @@ from typing import Literal
 from pydantic import Field
 
 from latentq.recipes.catalog import RecipeInfo, RecipeParams, declared, register
+from latentq.recipes.fields import Optimizer, learning_rate_field, optimizer_field
 from latentq.recipes.needs import ANY_SHAPE, IMAGES, DataNeeds, halvings
 
-Optimizer = Literal["sgd", "adam", "rmsprop", "nadam"]
+
+class AEParams(RecipeParams):
+    """How every autoencoder recipe (and the VAEs) is optimised."""
+
+    optimizer: Optimizer = optimizer_field("adam")
+    learning_rate: float = learning_rate_field(1e-3)
 
 
-class LinearAEParams(RecipeParams):
+class LinearAEParams(AEParams):
     codings: int = Field(2, ge=1, le=4096, description="size of the linear coding layer")
-    optimizer: Optimizer = Field("sgd", description="optimizer")
-    learning_rate: float = Field(0.1, gt=0, le=10, description="learning rate")
+    # The notes' SGD at 0.1.
+    optimizer: Optimizer = optimizer_field("sgd")
+    learning_rate: float = learning_rate_field(0.1)
 
 
-class StackedAEParams(RecipeParams):
+class StackedAEParams(AEParams):
+    """Adam at 1e-3 (the notes use SGD at 1.0)."""
+
     hidden: int = Field(100, ge=1, le=8192, description="units of the hidden layer")
     codings: int = Field(30, ge=1, le=4096, description="units of the coding layer")
-    optimizer: Optimizer = Field("adam", description="optimizer (the notes use sgd at 1.0)")
-    learning_rate: float = Field(1e-3, gt=0, le=10, description="learning rate")
 
 
 LINEAR_AE = register(
@@ -52,7 +59,7 @@ class TiedAEParams(StackedAEParams):
     """Same knobs as stacked-ae; the decoder reuses the encoder's kernels transposed."""
 
 
-class GreedyAEParams(RecipeParams):
+class GreedyAEParams(AEParams):
     hidden: int = Field(100, ge=1, le=8192, description="units of the first (outermost) coding layer")
     codings: int = Field(30, ge=1, le=4096, description="units of the innermost coding layer")
     phases: int = Field(
@@ -60,22 +67,16 @@ class GreedyAEParams(RecipeParams):
         description="shallow AEs trained one at a time (layer sizes go geometrically from hidden to codings); "
                     "each phase trains --epochs epochs",
     )
-    optimizer: Optimizer = Field("adam", description="optimizer")
-    learning_rate: float = Field(1e-3, gt=0, le=10, description="learning rate")
 
 
-class ConvAEParams(RecipeParams):
+class ConvAEParams(AEParams):
     filters: int = Field(16, ge=1, le=1024, description="filters of the first convolution (doubled at each stage)")
     stages: int = Field(3, ge=1, le=6, description="Conv2D + MaxPool stages (each halves height and width)")
-    optimizer: Optimizer = Field("adam", description="optimizer")
-    learning_rate: float = Field(1e-3, gt=0, le=10, description="learning rate")
 
 
-class RecurrentAEParams(RecipeParams):
+class RecurrentAEParams(AEParams):
     hidden: int = Field(100, ge=1, le=4096, description="units of the LSTM layers next to the inputs/outputs")
     codings: int = Field(30, ge=1, le=4096, description="units of the encoder's last LSTM (the codings)")
-    optimizer: Optimizer = Field("adam", description="optimizer")
-    learning_rate: float = Field(1e-3, gt=0, le=10, description="learning rate")
 
 
 class DenoisingAEParams(StackedAEParams):
@@ -86,28 +87,25 @@ class DenoisingAEParams(StackedAEParams):
     dropout: float = Field(0.5, ge=0, lt=1, description="rate of the input dropout (noise=dropout)")
 
 
-class SparseAEParams(RecipeParams):
+class _SparseAECommon(AEParams):
     hidden: int = Field(100, ge=1, le=8192, description="units of the hidden selu layer")
     codings: int = Field(300, ge=1, le=8192, description="units of the wide sigmoid coding layer")
+
+
+class SparseAEParams(_SparseAECommon):
     l1: float = Field(1e-3, ge=0, le=100, description="L1 activity regularization of the codings (0 = none)")
-    optimizer: Optimizer = Field("adam", description="optimizer")
-    learning_rate: float = Field(1e-3, gt=0, le=10, description="learning rate")
 
 
-class SparseKLAEParams(RecipeParams):
-    hidden: int = Field(100, ge=1, le=8192, description="units of the hidden selu layer")
-    codings: int = Field(300, ge=1, le=8192, description="units of the wide sigmoid coding layer")
+class SparseKLAEParams(_SparseAECommon):
     sparsity_target: float = Field(0.1, gt=0, lt=1, description="target mean activation of each coding unit")
     sparsity_weight: float = Field(0.05, ge=0, le=1000, description="weight of the KL-divergence sparsity loss")
-    optimizer: Optimizer = Field("adam", description="optimizer")
-    learning_rate: float = Field(1e-3, gt=0, le=10, description="learning rate")
 
 
 class PretrainClassifierParams(StackedAEParams):
     labels: int = Field(100, ge=2, le=1_000_000,
                         description="labelled training images for the classifiers (balanced across classes)")
     classifier_epochs: int = Field(100, ge=1, le=10_000, description="epochs of each classifier's training")
-    classifier_learning_rate: float = Field(1e-3, gt=0, le=10, description="learning rate of the classifiers")
+    classifier_learning_rate: float = learning_rate_field(1e-3, of="the classifiers")
     freeze: bool = Field(False, description="keep the pretrained encoder frozen (default: fine-tune it with the head)")
 
 

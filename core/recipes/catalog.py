@@ -10,6 +10,7 @@ from typing import Any, Callable, Literal, Optional, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field
 
 from latentq.errors import UserError
+from latentq.recipes.fields import steps_per_execution_field
 from latentq.recipes.needs import IMAGES, DataNeeds
 
 # Family modules that register recipes; imported on first lookup.
@@ -23,12 +24,6 @@ _REGISTRY: dict[str, "RecipeInfo"] = {}
 _loaded = False
 
 
-def steps_per_execution_field(default: int):
-    return Field(default, ge=1, le=10_000, description="train steps (batches) per call of the compiled function: "
-                                                      "fewer Python round trips; stop and checkpoint checks every "
-                                                      "N batches")
-
-
 class RecipeParams(BaseModel):
     """Base of every recipe's parameter model: unknown keys are refused.
 
@@ -38,7 +33,7 @@ class RecipeParams(BaseModel):
 
     checkpoint_minutes: float = Field(10.0, gt=0, le=360, description="checkpoint within an epoch this often")
     # Small networks are bound by the round trip from Python to the compiled step, not arithmetic:
-    # 16 steps per call ran the stacked AE's epochs about 20% faster than one on a 2-core CPU.
+    # several steps per call run their epochs faster than one.
     steps_per_execution: int = steps_per_execution_field(16)
     max_minutes: Optional[float] = Field(None, gt=0, le=525600, description="fail the run after this long")
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = Field(

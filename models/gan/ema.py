@@ -152,8 +152,8 @@ def recalibrate_batch_norm(network: keras.Model, inputs) -> keras.Model:
     """Re-measure the network's batch-norm statistics on `inputs` (e.g. 1,000 fixed codings).
 
     An averaged generator carries the raw generator's running statistics, which belong to other
-    weights; measured again on its own activations they fit (DCGAN probe of issue 12: fcd 34.4
-    -> 32.2 at epoch 2 of mnist-5k). Call it on a copy (`averaged_copy`), not on the trained one."""
+    weights; measured again on its own activations they fit (a lower fcd, bench/ema_probe.py). Call it
+    on a copy (`averaged_copy`), not on the trained one."""
     layers = [layer for layer in _walk(network) if isinstance(layer, keras.layers.BatchNormalization)]
     momenta = [layer.momentum for layer in layers]
     try:

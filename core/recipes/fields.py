@@ -1,0 +1,83 @@
+"""Parameter fields that more than one recipe declares, each with its bounds and help written once.
+
+A recipe that only changes a default calls the factory with its own value; pydantic needs the
+annotation repeated on the subclass (`g_learning_rate: float = g_learning_rate_field(4e-3)`)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+Optimizer = Literal["sgd", "adam", "rmsprop", "nadam"]
+Loss = Literal["bce", "nonsaturating", "wgan-gp", "hinge"]
+
+
+def steps_per_execution_field(default: int) -> Any:
+    return Field(default, ge=1, le=10_000, description="train steps (batches) per call of the compiled function: "
+                                                      "fewer Python round trips; stop and checkpoint checks every "
+                                                      "N batches")
+
+
+def learning_rate_field(default: float, of: str = "") -> Any:
+    """`of`: whose learning rate, when the recipe has more than one ("the classifiers")."""
+    return Field(default, gt=0, le=10, description=f"learning rate of {of}" if of else "learning rate")
+
+
+def optimizer_field(default: str, of: str = "") -> Any:
+    return Field(default, description=f"optimizer of {of}" if of else "optimizer")
+
+
+# ---- VAEs -----------------------------------------------------------------------------------------
+
+
+def vae_codings_field(default: int) -> Any:
+    return Field(default, ge=1, le=1024, description="size of the coding (latent) space (the notes' 10)")
+
+
+def kl_weight_field(default: float) -> Any:
+    return Field(default, ge=0, le=1000,
+                 description="weight of the latent (KL) loss; 1 = the notes' scaling, KL / pixels, i.e. the "
+                             "negative ELBO; above 1 a beta-VAE")
+
+
+# ---- GANs -----------------------------------------------------------------------------------------
+
+
+def gan_codings_field(default: int) -> Any:
+    return Field(default, ge=1, le=4096, description="size of the Gaussian noise the generator maps to images")
+
+
+def gan_optimizer_field(default: str) -> Any:
+    return optimizer_field(default, of="both networks")
+
+
+def g_learning_rate_field(default: float) -> Any:
+    return learning_rate_field(default, of="the generator")
+
+
+def d_learning_rate_field(default: float) -> Any:
+    return learning_rate_field(default, of="the discriminator")
+
+
+def beta_1_field(default: float) -> Any:
+    return Field(default, ge=0, lt=1, description="first-moment decay of adam / nadam (ignored by others)")
+
+
+def loss_field(default: str) -> Any:
+    return Field(default, description="adversarial loss: bce (on probabilities), nonsaturating, wgan-gp, hinge "
+                                      "(on logits)")
+
+
+def r1_gamma_field(default: float) -> Any:
+    return Field(default, ge=0, le=1000, description="R1 penalty weight on real images (0: off)")
+
+
+def r1_every_field(default: int) -> Any:
+    return Field(default, ge=1, le=1000, description="lazy R1: apply it every K discriminator steps, scaled by K")
+
+
+def ema_field(default: float) -> Any:
+    return Field(default, ge=0, le=10_000_000,
+                 description="generator EMA for samples, metrics and the saved generator: a half-life in images "
+                             "(>= 1), or a per-step decay (< 1); 0: off")
