@@ -3,7 +3,10 @@ metric rows, TensorBoard events), so the training thread only trains.
 
 Jobs run in the order they were submitted, except checkpoints: a new checkpoint replaces one
 still waiting (the newest snapshot is the one worth writing), so the training thread never
-waits for an old write. The first failure of a job is raised on the training thread at its
+waits for an old write. Pictures waiting are bounded: a picture with the key of one still
+waiting replaces it, and past MAX_PENDING_PICTURES the oldest waiting picture is dropped (and
+counted), so a writer that falls behind on short epochs holds a few pictures, not one per
+epoch. Checkpoints and metric rows are never dropped. The first failure of a job is raised on the training thread at its
 next submit or flush (a full disk fails the run as before)."""
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ log = logging.getLogger("latentq.writer")
 
 Job = Callable[[], None]
 PARTS = ("checkpoint", "picture", "other")  # what a job writes, for where a wait for it is counted
+MAX_PENDING_PICTURES = 4
 
 
 class BackgroundWriter:
     def __init__(self, name: str = "latentq-writer"):
         self._name = name
-        self._jobs: deque[tuple[Job, str]] = deque()
+        self._jobs: deque[list] = deque()  # [job, part, key]
         self._part: Optional[str] = None  # the part of the job being written now
         self._checkpoint: Optional[Job] = None  # the newest checkpoint still to write
         self._cond = threading.Condition()
@@ -33,17 +37,36 @@ class BackgroundWriter:
         self._thread: Optional[threading.Thread] = None
         self._closed = False
         self.busy_seconds = 0.0  # time spent writing, off the training thread
+        self.dropped_pictures = 0  # pictures replaced or dropped while waiting
 
     # ---- the training thread's side ---------------------------------------------------------
 
-    def submit(self, job: Job, part: str = "other") -> None:
-        """Run `job` after those already queued; `part` (PARTS) names what it writes."""
+    def submit(self, job: Job, part: str = "other", key: Optional[str] = None) -> None:
+        """Run `job` after those already queued; `part` (PARTS) names what it writes. A picture
+        with a `key` (the file it writes) replaces a waiting picture of the same key."""
         assert part in PARTS, part
         self._raise_error()
         with self._cond:
             self._start()
-            self._jobs.append((job, part))
+            if part == "picture":
+                self._bound_pictures(key)
+            if part == "picture" and key is not None:
+                for entry in self._jobs:
+                    if entry[1] == "picture" and entry[2] == key:
+                        entry[0] = job
+                        self.dropped_pictures += 1
+                        self._cond.notify_all()
+                        return
+            self._jobs.append([job, part, key])
             self._cond.notify_all()
+
+    def _bound_pictures(self, key: Optional[str]) -> None:
+        waiting = [entry for entry in self._jobs if entry[1] == "picture"]
+        if key is not None and any(entry[2] == key for entry in waiting):
+            return  # it replaces one: the count does not grow
+        while len(waiting) >= MAX_PENDING_PICTURES:
+            self._jobs.remove(waiting.pop(0))
+            self.dropped_pictures += 1
 
     def submit_checkpoint(self, job: Job) -> None:
         """Write this checkpoint after the jobs already queued; a checkpoint still waiting is dropped."""
@@ -51,7 +74,7 @@ class BackgroundWriter:
         with self._cond:
             self._start()
             if self._checkpoint is None:
-                self._jobs.append((self._write_checkpoint, "checkpoint"))
+                self._jobs.append([self._write_checkpoint, "checkpoint", None])
             self._checkpoint = job
             self._cond.notify_all()
 
@@ -96,7 +119,7 @@ class BackgroundWriter:
                     self._cond.wait()
                 if not self._jobs:
                     return
-                job, self._part = self._jobs.popleft()
+                job, self._part, _ = self._jobs.popleft()
                 self._busy = True
             start = time.perf_counter()
             try:
