@@ -17,8 +17,8 @@ import click
 
 from latentq.cli.ids import resolve_run_id
 
-MOVING = ("queued", "running")
-TERMINAL = ("succeeded", "failed", "cancelled")
+# RunStatus's values, spelled out so that `--help` need not import SQLAlchemy (tests/test_read_model.py
+# checks they match).
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 
@@ -33,15 +33,15 @@ STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def rm(run_ids: tuple[str, ...], older_than: Optional[float], status_filter: Optional[str], yes: bool) -> None:
     """Delete runs and their files (a queued or running run is refused: cancel it first)."""
-    from latentq.cli import main
-    from latentq.db.schema import utcnow
+    from latentq.cli import common
+    from latentq.db.schema import RunStatus, utcnow
     from latentq.errors import StateError
     from latentq.files import inside
 
     if not run_ids and older_than is None and status_filter is None:
         raise click.UsageError("name runs to delete, or select them with --older-than DAYS and/or --status S")
-    settings = main._settings()
-    store = main._store(settings)
+    settings = common.settings()
+    store = common.store(settings)
     named = bool(run_ids)
     runs = ([store.get(r) for r in run_ids] if named
             else store.list_runs(limit=1_000_000, status=status_filter))
@@ -50,7 +50,7 @@ def rm(run_ids: tuple[str, ...], older_than: Optional[float], status_filter: Opt
         runs = [r for r in runs if r.created_at < cutoff]
     if status_filter:
         runs = [r for r in runs if r.status == status_filter]
-    busy = [r for r in runs if r.status in MOVING]
+    busy = [r for r in runs if r.status in RunStatus.ACTIVE]
     if busy:
         first = busy[0]
         raise StateError(f"run {first.id} is {first.status}: cancel it first (`latentq cancel {first.id}`)"
@@ -86,17 +86,16 @@ def rm(run_ids: tuple[str, ...], older_than: Optional[float], status_filter: Opt
 def compare(run_ids: tuple[str, ...], group: Optional[str], metric: Optional[str], output: Optional[Path],
             as_json: bool) -> None:
     """Compare runs: final metrics, spec differences, and an overlay plot of their curves."""
-    from latentq.cli import main, render
+    from latentq.cli import common, render
+    from latentq.db import reads
     from latentq.errors import NotFound, UserError
-    from latentq.web import data
 
     if not run_ids and not group:
         raise click.UsageError("name runs to compare, or --group G")
-    store = main._store()
+    store = common.store()
     if group and not store.list_runs(limit=1, group=group):
         raise NotFound(f"no runs in group {group!r} (groups: {', '.join(store.groups()) or 'none yet'})")
-    page = data.compare_page(store, list(run_ids), group, lambda rid, rel: str(store.artifact_root / rid / rel),
-                             metric=metric)
+    page, _ = reads.compare_data(store, list(run_ids), group, metric=metric)
     names = [c[0] for c in page["charts"]]
     if metric and not names:
         known = sorted({n for s in page["series"].values() for n in s})
@@ -111,19 +110,19 @@ def compare(run_ids: tuple[str, ...], group: Optional[str], metric: Optional[str
 def _print_compare(page: dict[str, Any], plot: Optional[Path]) -> None:
     from rich.table import Table
 
+    from latentq import formatting
     from latentq.cli import render
-    from latentq.web import data
 
     console = render._console()
     ids = page["ids"]
-    best = data.best_runs(page["finals"])
+    best = formatting.best_runs(page["finals"])
     table = Table(title="final metrics (best in bold)", title_justify="left", box=None, header_style="bold")
     table.add_column("metric", no_wrap=True)
     for row in page["runs"]:
-        table.add_column(data.label(row), justify="right", overflow="fold")
+        table.add_column(formatting.label(row), justify="right", overflow="fold")
     table.add_row("status", *[r["status"] for r in page["runs"]])
     for name, values in sorted(page["finals"].items()):
-        cells = [render._fmt(values[r]) for r in ids]
+        cells = [formatting.fmt(values[r]) for r in ids]
         if name in best:
             cells = [f"[bold]{c}[/bold]" if r == best[name] else c for r, c in zip(ids, cells)]
         table.add_row(name, *cells)
@@ -132,9 +131,9 @@ def _print_compare(page: dict[str, Any], plot: Optional[Path]) -> None:
         diff = Table(title="spec differences", title_justify="left", box=None, header_style="bold")
         diff.add_column("field", no_wrap=True)
         for row in page["runs"]:
-            diff.add_column(data.label(row), overflow="fold")
+            diff.add_column(formatting.label(row), overflow="fold")
         for field, values in sorted(page["differences"].items()):
-            diff.add_row(field, *[render._fmt(values[r]) for r in ids])
+            diff.add_row(field, *[formatting.fmt(values[r]) for r in ids])
         console.print(diff)
     else:
         console.print("spec differences: none")
@@ -146,15 +145,15 @@ def save_overlay(path: Path, page: dict[str, Any], names: list[str]) -> Path:
     import math
 
     from latentq.files import atomic_write
+    from latentq.formatting import label
     from latentq.pictures import _pyplot
-    from latentq.web import data
 
     plt = _pyplot()
     names = names[:9]
     cols = min(3, len(names))
     rows = math.ceil(len(names) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
-    labels = {r["id"]: data.label(r) for r in page["runs"]}
+    labels = {r["id"]: label(r) for r in page["runs"]}
     from matplotlib.ticker import MaxNLocator
 
     for ax, name in zip(axes.flat, names):
@@ -244,8 +243,10 @@ def make_sweep_command(job_options):
 
 def run_sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], group: Optional[str], as_json: bool,
               queue: str, priority: int, wait: bool, max_attempts: Optional[int], opts: dict[str, Any]) -> None:
-    from latentq.cli import main, render
+    from latentq.cli import common, render
     from latentq.data_checks import check_job
+    from latentq.db import reads
+    from latentq.db.schema import RunStatus
     from latentq.spec import NAME_PATTERN, build_spec, parse_sets
     from latentq.worker.app import ping_broker
 
@@ -278,11 +279,11 @@ def run_sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], grou
         specs.append(build_spec(kind="train", recipe=recipe, params=params, name=f"{group}-{i + 1:02d}",
                                 idempotency_key=key, queue=queue, priority=priority, **fields))
         check_job(specs[-1])
-    settings = main._settings()
+    settings = common.settings()
     if not as_json:
-        main._where(settings, broker=True)
+        common.where(settings, broker=True)
     ping_broker()
-    store = main._store(settings)
+    store = common.store(settings)
     ids, new = [], 0
     for spec in specs:  # the same path as `submit`: row, message, outbox stamp
         status = main._enqueue_new(spec, settings, max_attempts, group=group)
@@ -290,11 +291,11 @@ def run_sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], grou
         ids.append(status["id"])
     if not as_json:
         render.info(f"group {group}: {len(ids)} runs ({new} new, {len(ids) - new} already submitted)")
-    statuses = [store.status(r) for r in ids]
+    statuses = reads.statuses(store, ids)
     if wait:
-        while any(s["status"] not in TERMINAL for s in statuses):
+        while any(s["status"] not in RunStatus.TERMINAL for s in statuses):
             time.sleep(0.5)
-            statuses = [store.status(r) for r in ids]
+            statuses = reads.statuses(store, ids)
     result = {"group": group, "created": new, "runs": statuses}
 
     def human() -> None:
@@ -302,7 +303,7 @@ def run_sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], grou
         click.echo(f"group {group}: `latentq list --group {group}`, `latentq compare --group {group}`")
 
     render.out(as_json, result, human)
-    if wait and any(s["status"] != "succeeded" for s in statuses):
+    if wait and any(s["status"] != RunStatus.SUCCEEDED for s in statuses):
         sys.exit(1)
 
 
@@ -318,11 +319,11 @@ def run_sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], grou
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 def export(run_id: str, fmt: str, output: Optional[Path], as_json: bool) -> None:
     """Write a trained run's generator or decoder, and encoder, as models that load without latentq."""
-    from latentq.cli import main, render
+    from latentq.cli import common, render
     from latentq.errors import StateError
 
-    settings = main._settings()
-    store = main._store(settings)
+    settings = common.settings()
+    store = common.store(settings)
     run = store.get(run_id)
     model_path = settings.run_dir(run_id) / "model.keras"
     if run.kind != "train" or not model_path.is_file():
