@@ -1,37 +1,28 @@
-"""Shared fixtures: a private LATENTQ_HOME, real Redis (own db number), real worker processes,
-SQLite and PostgreSQL stores."""
+"""The fixtures (a private LATENTQ_HOME, real Redis on its own db number, real worker processes,
+SQLite and PostgreSQL stores) and the test kinds. Shared helpers live in support.py."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterator, Optional
-from urllib.parse import urlsplit
+from typing import Iterator
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-# The services: LATENTQ_TEST_* when set, else the ones latentq itself is pointed at (LATENTQ_BROKER_URL,
-# a PostgreSQL LATENTQ_DB_URL: the compose `test` profile), else this machine's.
-_BROKER = urlsplit(os.environ.get("LATENTQ_BROKER_URL", ""))
-_DB_URL = os.environ.get("LATENTQ_DB_URL", "")
-REDIS_HOST = os.environ.get("LATENTQ_TEST_REDIS_HOST") or _BROKER.hostname or "127.0.0.1"
-REDIS_PORT = int(os.environ.get("LATENTQ_TEST_REDIS_PORT") or _BROKER.port or 6379)
-PG_URL = (os.environ.get("LATENTQ_TEST_PG_URL") or (_DB_URL if _DB_URL.startswith("postgresql") else "")
-          or "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from support import KINDS, PG_URL, REDIS_HOST, REDIS_PORT, WorkerProcess, kind_of, run_job, skip_or_fail
 
 
-def _skip_or_fail(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: this must not skip)")
-    pytest.skip(reason)
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark every test with its one kind (support.MODULE_KINDS, and the services it uses): the
+    lanes select on these (`-m "unit or cli"` is the fast lane)."""
+    for item in items:
+        declared = [m.name for m in item.iter_markers() if m.name in KINDS]
+        kind = kind_of(item.path.stem, declared, set(getattr(item, "fixturenames", ())))
+        item.own_markers[:] = [m for m in item.own_markers if m.name not in KINDS]
+        if kind is not None:
+            item.add_marker(kind)
 
 
 # ---- settings --------------------------------------------------------------------------------
@@ -61,18 +52,6 @@ def store(settings):
     return Store(settings.db_url, settings.artifact_root)
 
 
-def run_job(store, settings, recipe: str, dataset: Optional[str] = None, epochs: int = 1,
-            batch_size: int = 64, seed: int = 0, **params: Any) -> dict[str, Any]:
-    """Create a run and execute it in this process through the shared job function."""
-    from latentq.spec import build_spec
-    from latentq.worker.jobs import execute_run
-
-    spec = build_spec(kind="train", recipe=recipe, dataset=dataset, epochs=epochs, batch_size=batch_size,
-                      seed=seed, params={k: str(v) for k, v in params.items()})
-    run_id, _ = store.create_run(spec.model_dump(mode="json"))
-    return execute_run(run_id, settings)
-
-
 @pytest.fixture
 def train(store, settings):
     """train(recipe, dataset=None, epochs=1, batch_size=64, **params) -> status object."""
@@ -96,10 +75,6 @@ def train_digits(train, lq_home, quality_cache):
 
     shutil.copytree(quality_cache, lq_home / "cache", dirs_exist_ok=True)
     return lambda recipe, **kw: train(recipe, dataset="digits", **kw)
-
-
-def artifact_paths(status: dict[str, Any], kind: str) -> list[Path]:
-    return [Path(a["path"]) for a in status["artifacts"] if a["kind"] == kind]
 
 
 # ---- PostgreSQL ------------------------------------------------------------------------------
@@ -130,7 +105,7 @@ def _fresh_pg_database() -> Iterator[str]:
         admin = psycopg.connect(host=base.host, port=base.port or 5432, user=base.username,
                                 dbname=base.database, autocommit=True, connect_timeout=3)
     except Exception as exc:
-        _skip_or_fail(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+        skip_or_fail(f"PostgreSQL not reachable at {PG_URL}: {exc}")
     name = f"latentq_test_{uuid.uuid4().hex[:8]}"
     admin.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -156,7 +131,7 @@ def redis_url() -> Iterator[str]:
     try:
         client.ping()
     except Exception as exc:
-        _skip_or_fail(f"Redis not reachable at {REDIS_HOST}:{REDIS_PORT}: {exc}")
+        skip_or_fail(f"Redis not reachable at {REDIS_HOST}:{REDIS_PORT}: {exc}")
     client.flushdb()
     yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"
     client.flushdb()
@@ -169,41 +144,6 @@ def broker(redis_url, monkeypatch) -> str:
 
     redis_lib.Redis.from_url(redis_url).flushdb()
     return redis_url
-
-
-class WorkerProcess:
-    """A real `latentq worker` process (its own process group), with its log on disk."""
-
-    def __init__(self, env: dict[str, str], log_path: Path, queue: str = "latentq"):
-        self.log_path = log_path
-        self.log = open(log_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "latentq.cli.main", "worker", "-Q", queue, "--loglevel", "INFO",
-             "--hostname", f"test-{uuid.uuid4().hex[:6]}@%h"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if b"ready." in self.log_path.read_bytes():
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited early:\n{self.log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
-        raise TimeoutError(f"worker not ready in {timeout}s:\n{self.log_path.read_text()[-3000:]}")
-
-    def signal(self, sig: int) -> None:
-        try:
-            os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.signal(signal.SIGKILL)
-            self.proc.wait(timeout=30)
-        self.log.close()
 
 
 @pytest.fixture
@@ -223,18 +163,3 @@ def start_worker(lq_home, broker, tmp_path):
     for worker in workers:
         worker.stop()
 
-
-def cli(*args: str, env: Optional[dict[str, str]] = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """The real entry point in a subprocess: `latentq ARGS`."""
-    return subprocess.run([sys.executable, "-m", "latentq.cli.main", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
-
-
-def wait_for(predicate, timeout: float = 120, interval: float = 0.3, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")

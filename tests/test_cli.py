@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import cli
-from inprocess import invoke
+from support import cli, invoke
 
 
 def _runs(home: Path) -> list:

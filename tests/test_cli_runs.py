@@ -10,8 +10,7 @@ import sys
 
 import pytest
 
-from conftest import cli, wait_for
-from webfixtures import fake_run
+from support import cli, fake_run, wait_for
 
 SWEEP = ["sweep", "stacked-ae", "--grid", "codings=2,3", "--grid", "hidden=8,16", "--dataset", "digits",
          "--epochs", "1", "--name", "tiny", "--json"]

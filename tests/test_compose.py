@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import pytest
 
-from conftest import ROOT
+from support import ROOT
 
 yaml = pytest.importorskip("yaml")
 READS = re.compile(r"""environ(?:\.get)?[\[(]\s*["'](LATENTQ_\w+)["']""")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inprocess import invoke
+from support import invoke
 
 
 def _npz(**arrays) -> Callable[[Path], str]:

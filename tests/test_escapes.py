@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import cli
-from inprocess import invoke
+from support import cli, invoke
 from latentq.errors import UserError
 from latentq.files import inside
 

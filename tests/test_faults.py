@@ -14,9 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli, wait_for
-
-pytestmark = pytest.mark.integration
+from support import cli, wait_for
 
 # Long enough to kill in the middle (under half a second an epoch here, at 16 steps per call: a
 # fault injected after epoch 2 lands well before the end), small enough to be quick.
@@ -238,7 +236,7 @@ def test_redelivery_after_the_visibility_timeout_executes_once(start_worker, sto
 
 
 def test_disk_full_fails_the_run_with_the_reason_and_no_half_file(tmp_path, monkeypatch):
-    from conftest import run_job
+    from support import run_job
     from latentq.db.store import Store
     from latentq.settings import load_settings
 

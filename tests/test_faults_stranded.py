@@ -16,10 +16,8 @@ import uuid
 
 import pytest
 
-from conftest import cli, wait_for
+from support import cli, wait_for
 from test_faults import _free_port, _private_redis, assert_resumed_cleanly, epochs_recorded, finished, submit
-
-pytestmark = pytest.mark.integration
 
 EPOCHS = 15  # under half a second an epoch here: faults injected after epoch 1-2 land mid-run
 JOB = ["stacked-ae", "--dataset", "mnist-5k", "--epochs", str(EPOCHS), "--batch-size", "16",

@@ -21,7 +21,7 @@ from latentq.models.gan import builders as gan_builders
 from latentq.models.gan import monitors as gan_monitors
 from latentq.recipes.gans import DCGANParams, DenseGANParams
 from latentq.runtime.timings import Timings
-from tests.conftest import artifact_paths, cli
+from support import artifact_paths, cli
 
 GAN_METRICS = ("loss", "val_loss", "d_loss", "g_loss", "d_real_accuracy", "d_fake_accuracy")
 QUALITY_METRICS = ("fcd", "class_coverage", "class_kl", "mode_collapse")

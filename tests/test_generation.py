@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import artifact_paths, cli
+from support import artifact_paths, cli
 
 SMALL_VAE = dict(hidden1=24, hidden2=12, codings=4, eval_samples=200)
 QUALITY = ("fcd", "class_coverage", "class_kl", "mean_confidence", "classifier_accuracy")

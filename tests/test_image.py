@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from support import ROOT
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 

@@ -5,11 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
-from conftest import cli
-
-pytestmark = pytest.mark.integration
+from support import cli
 
 
 def _submit(*args: str) -> dict:

@@ -5,11 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
-from conftest import cli, wait_for
-
-pytestmark = pytest.mark.integration
+from support import cli, wait_for
 
 
 def test_submit_wait_runs_on_a_real_worker(start_worker, store):

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from tests.conftest import artifact_paths
+from support import artifact_paths
 
 
 def load_model(status) -> keras.Model:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import click
 import pytest
 
-from inprocess import invoke
+from support import invoke
 
 FIRST, SECOND = "abc123aaaaaa", "abc123bbbbbb"
 UNIQUE, AMBIGUOUS = "abc123a", "abc123"
@@ -20,7 +20,9 @@ def id_commands() -> list[tuple[str, ...]]:
     found = []
 
     def walk(group: click.Group, path: tuple[str, ...]) -> None:
-        for name, command in sorted(group.commands.items()):
+        ctx = click.Context(group)
+        for name in group.list_commands(ctx):  # the lazy ones included
+            command = group.get_command(ctx, name)
             if isinstance(command, click.Group):
                 walk(command, path + (name,))
             elif any(isinstance(p, click.Argument) and p.name in ("run_id", "run_ids") for p in command.params):

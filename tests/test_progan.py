@@ -17,7 +17,7 @@ from latentq.models.gan.progressive import canvas
 from latentq.models.gan.progressive.canvas import Frame
 from latentq.models.gan.progressive.growth import GrowthPlan
 from latentq.models.gan.progressive.recipes import ProGAN
-from tests.conftest import artifact_paths, cli
+from support import artifact_paths, cli
 
 GAN_METRICS = ("loss", "val_loss", "d_loss", "g_loss", "d_real_accuracy", "d_fake_accuracy")
 

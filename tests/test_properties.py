@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from inprocess import invoke as in_process
+from support import invoke as in_process
 
 KEYS = st.sampled_from(["codings", "hidden", "learning_rate", "optimizer", "max_minutes", "checkpoint_minutes",
                         "bogus", "Codings", "noise"]) | st.from_regex(r"[a-z_]{1,12}", fullmatch=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from inprocess import invoke
+from support import invoke
 
 SNAPSHOT = Path(__file__).parent / "fixtures" / "recipe_params.json"
 KEYS = ("type", "default", "bounds")

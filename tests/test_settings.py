@@ -7,7 +7,7 @@ from urllib.parse import quote
 import pytest
 from hypothesis import assume, given, settings as hsettings, strategies as st
 
-from conftest import REDIS_HOST, REDIS_PORT, cli
+from support import REDIS_HOST, REDIS_PORT, cli
 from latentq.settings import mask_url, scrub
 
 # Passwords as people paste them: any printable character, unencoded @ # / ? : & included.

@@ -13,7 +13,7 @@ import pytest
 import redis as redis_lib
 from sqlalchemy import update
 
-from conftest import cli, wait_for
+from support import cli, wait_for
 from latentq.db.schema import Run, RunStatus, utcnow
 
 CLOSED_BROKER = "redis://127.0.0.1:1/0"  # nothing listens there: the broker is "down"

@@ -18,7 +18,7 @@ from latentq.models.gan import model as gan
 from latentq.models.gan.stylegan import recipes as stylegan
 from latentq.models.gan.stylegan.recipes import GrowingStyleGAN, StyleGAN
 from latentq.recipes.gans import StyleGANParams
-from tests.conftest import artifact_paths, cli
+from support import artifact_paths, cli
 
 GAN_METRICS = ("loss", "val_loss", "d_loss", "g_loss", "d_real_accuracy", "d_fake_accuracy")
 

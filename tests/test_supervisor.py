@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli, wait_for
+from support import cli, wait_for
 
 
 def test_dry_run_plans_one_worker_per_gpu_with_its_environment():

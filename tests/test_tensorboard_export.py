@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import cli
+from support import cli
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def vae_run(tmp_path_factory, quality_cache):
     try:
         settings = load_settings()
         store = Store(settings.db_url, settings.artifact_root)
-        from conftest import run_job
+        from support import run_job
 
         status = run_job(store, settings, "vae", dataset="digits", epochs=2, batch_size=64, codings=3,
                          hidden1=16, hidden2=8, eval_samples=100)

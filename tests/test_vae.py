@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import artifact_paths
+from support import artifact_paths
 
 keras = pytest.importorskip("keras")
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
-from webfixtures import fake_run
+from support import fake_run
 
 
 @pytest.fixture

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, wait_for
-from webfixtures import fake_run
+from support import IN_CI, fake_run, wait_for
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -163,7 +162,7 @@ def test_a_report_opens_with_the_network_off(browser, lq_home, store, settings, 
 def test_a_real_training_run_grows_its_curve_between_two_loads(browser, server, start_worker):
     import json
 
-    from conftest import cli
+    from support import cli
 
     start_worker()
     submitted = cli("submit", "stacked-ae", "--dataset", "digits", "--epochs", "400", "--set", "hidden=8",

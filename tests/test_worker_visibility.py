@@ -13,9 +13,7 @@ import urllib.request
 
 import pytest
 
-from conftest import cli, wait_for
-
-pytestmark = pytest.mark.integration
+from support import cli, wait_for
 
 SLOW_JOB = ["stacked-ae", "--dataset", "mnist-5k", "--epochs", "40", "--batch-size", "16",
             "--set", "hidden=32", "--set", "codings=8"]
