@@ -19,11 +19,11 @@ def _config(connection=None):
 
 
 def _engine():
-    from latentq.cli.main import _settings, _where
+    from latentq.cli import common
     from latentq.db.engine import make_engine, normalise_url
 
-    settings = _settings()
-    _where(settings)
+    settings = common.settings()
+    common.where(settings)
     return make_engine(normalise_url(settings.db_url))
 
 

@@ -27,7 +27,7 @@ def _check(name: str, ok: bool, detail: str, fix: Optional[str] = None) -> dict[
 
 def check_broker(settings) -> dict[str, Any]:
     from latentq.settings import mask_url
-    from latentq.worker.app import ping_broker
+    from latentq.worker.broker import ping_broker
 
     try:
         ping_broker()
@@ -39,22 +39,16 @@ def check_broker(settings) -> dict[str, Any]:
 
 def check_database(settings) -> dict[str, Any]:
     """Reachable and at the migration head (read only: doctor migrates nothing)."""
-    from alembic.config import Config
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
-    from latentq.db.engine import MIGRATIONS, make_engine, normalise_url
+    from latentq.db.engine import current_revision, head_revision, make_engine, normalise_url
     from latentq.settings import mask_url
 
     where = mask_url(normalise_url(settings.db_url))
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
+    head = head_revision()
     engine = None
     try:
         engine = make_engine(settings.db_url)
         with engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
+            current = current_revision(conn)
     except Exception as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         return _check("database", False, f"cannot reach {where}: {reason}",
@@ -108,7 +102,7 @@ def check_workers(settings, queues: tuple[str, ...]) -> dict[str, Any]:
     from latentq.worker.live import consumers, live_workers
 
     try:
-        workers = live_workers(timeout=1.5)
+        workers = live_workers(settings)
     except Exception as exc:
         return _check("workers", False, f"cannot ask workers: {exc}", "fix the broker first")
     wanted = sorted(set(queues) | {q for w in workers for q in w.get("queues", [])})

@@ -35,11 +35,11 @@ def generate(run_id: str, n: int, interpolate: bool, reconstruct: bool, truncati
              crossover: Optional[int], fid: bool, seed: int, queue: Optional[str], priority: int, wait: bool,
              local: bool, as_json: bool) -> None:
     """Generate samples, interpolations or reconstructions from a trained run."""
-    from latentq.cli import main, render
+    from latentq.cli import common, render
     from latentq.spec import GenerateOptions, build_spec, check_generate_parent
 
-    settings = main._settings()
-    store = main._store(settings)
+    settings = common.settings()
+    store = common.store(settings)
     if crossover is not None and not style_mix:
         raise click.BadParameter("--crossover applies to --style-mix only", param_hint="'--crossover'")
     options = GenerateOptions(n=n, interpolate=interpolate, reconstruct=reconstruct, truncation=truncation,
@@ -48,11 +48,11 @@ def generate(run_id: str, n: int, interpolate: bool, reconstruct: bool, truncati
     spec = build_spec(kind="generate", recipe=parent.recipe, dataset=parent.dataset, epochs=1, seed=seed,
                       parent=run_id, generate=options, queue=queue or parent.queue, priority=priority)
     if not as_json:
-        main._where(settings, broker=not local)
+        common.where(settings, broker=not local)
     if not local:
-        main._after_submit(main._enqueue_new(spec, settings), as_json, wait, settings)
+        common.after_submit(common.submit(spec, settings), as_json, wait, settings)
         return
     new_id, _ = store.create_run(spec.model_dump(mode="json"), max_attempts=settings.max_attempts)
-    status = main._foreground(new_id, settings, store, quiet=as_json)
+    status = common.foreground(new_id, settings, store, quiet=as_json)
     render.out(as_json, status, lambda: render.final_lines(status))
     sys.exit(render.exit_code(status))

@@ -7,9 +7,9 @@ def resolve_run_id(ctx, param, value):
     """click callback: the full id for a prefix (or each of several); ambiguous or unknown -> one line."""
     if value is None:
         return value
-    from latentq.cli import main
+    from latentq.cli import common
 
-    store = main._store()
+    store = common.store()
     if isinstance(value, (tuple, list)):
         return tuple(dict.fromkeys(store.resolve(v) for v in value))
     return store.resolve(value)

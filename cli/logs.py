@@ -17,31 +17,32 @@ FINISHED = ("succeeded", "failed", "cancelled")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends.")
 def logs(run_id: str, follow: bool) -> None:
     """Print a run's own log: its output, warnings, a failure's traceback, one header per attempt."""
-    from latentq.cli import main
+    from latentq.cli import common
     from latentq.errors import StateError
-    from latentq.worker.process import run_log_path
+    from latentq.worker.process import run_log
 
-    settings = main._settings()
-    store = main._store(settings)
+    settings = common.settings()
+    store = common.store(settings)
     run = store.get(run_id)  # NotFound for an unknown id
-    path = run_log_path(settings, run_id)
+    files, name = run_log(settings, run_id)
     if not follow:
-        if not path.exists():
+        if not files.exists(name):
             raise StateError(_no_log(run_id, run.status))
-        sys.stdout.buffer.write(path.read_bytes())
+        with files.open(name) as fh:
+            sys.stdout.buffer.write(fh.read())
         return
     offset = 0
     while True:
         status = store.get(run_id).status  # read before the file: its last lines are then in it
-        if path.exists():
-            with open(path, "rb") as fh:
+        if files.exists(name):
+            with files.open(name) as fh:
                 fh.seek(offset)
                 chunk = fh.read()
             offset += len(chunk)
             sys.stdout.buffer.write(chunk)
             sys.stdout.flush()
         if status in FINISHED:
-            if not path.exists():
+            if not files.exists(name):
                 raise StateError(_no_log(run_id, status))
             return
         time.sleep(0.5)

@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import click
 
+from latentq.cli.common import job_options, queue_options
 from latentq.cli.ids import resolve_run_id
 
 # RunStatus's values, spelled out so that `--help` need not import SQLAlchemy (tests/test_read_model.py
@@ -22,7 +23,14 @@ from latentq.cli.ids import resolve_run_id
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 
-# ---- rm --------------------------------------------------------------------------------------
+# ---- rm, cancel -------------------------------------------------------------------------------
+
+
+def confirm_or_stop(question: str, nothing: str) -> None:
+    """Ask on stderr; "n" prints `nothing` (what was left alone) and exits 1."""
+    if not click.confirm(question, err=True):
+        click.echo(nothing, err=True)
+        sys.exit(1)
 
 
 @click.command()
@@ -30,9 +38,12 @@ STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 @click.option("--older-than", type=click.FloatRange(min=0), default=None, metavar="DAYS",
               help="Only runs created more than DAYS ago.")
 @click.option("--status", "status_filter", type=click.Choice(STATUSES), default=None, help="Only runs in this status.")
+@click.option("--cancel", "cancel_queued", is_flag=True,
+              help="Cancel the selected queued runs first, then delete them (a running run is still refused).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def rm(run_ids: tuple[str, ...], older_than: Optional[float], status_filter: Optional[str], yes: bool) -> None:
-    """Delete runs and their files (a queued or running run is refused: cancel it first)."""
+def rm(run_ids: tuple[str, ...], older_than: Optional[float], status_filter: Optional[str], cancel_queued: bool,
+       yes: bool) -> None:
+    """Delete runs and their files (a queued run needs --cancel; a running one is refused: cancel it first)."""
     from latentq.cli import common
     from latentq.db.schema import RunStatus, utcnow
     from latentq.errors import StateError
@@ -50,10 +61,12 @@ def rm(run_ids: tuple[str, ...], older_than: Optional[float], status_filter: Opt
         runs = [r for r in runs if r.created_at < cutoff]
     if status_filter:
         runs = [r for r in runs if r.status == status_filter]
-    busy = [r for r in runs if r.status in RunStatus.ACTIVE]
+    busy = [r for r in runs if r.status in RunStatus.ACTIVE
+            and not (cancel_queued and r.status == RunStatus.QUEUED.value)]
     if busy:
         first = busy[0]
-        raise StateError(f"run {first.id} is {first.status}: cancel it first (`latentq cancel {first.id}`)"
+        hint = " or add --cancel" if first.status == RunStatus.QUEUED.value else ", then rm it once it has stopped"
+        raise StateError(f"run {first.id} is {first.status}: cancel it first (`latentq cancel {first.id}`){hint}"
                          + (f"; {len(busy) - 1} more selected runs are queued or running" if len(busy) > 1 else ""))
     if not runs:
         click.echo("no runs match")
@@ -61,8 +74,10 @@ def rm(run_ids: tuple[str, ...], older_than: Optional[float], status_filter: Opt
     for r in runs:
         click.echo(f"  {r.id}  {r.status:<9}  {r.recipe:<12} {r.name or ''}")
     if not yes:
-        click.confirm(f"Delete {len(runs)} run{'s' if len(runs) != 1 else ''} and their files?", abort=True,
-                      err=True)
+        confirm_or_stop(f"Delete {len(runs)} run{'s' if len(runs) != 1 else ''} and their files?", "nothing deleted")
+    queued = [r.id for r in runs if r.status == RunStatus.QUEUED.value]
+    if queued:  # --cancel: a queued run never starts; its message is dropped by the worker that gets it
+        store.cancel_many(queued)
     removed = 0
     for r in runs:
         if not store.remove_run(r.id):
@@ -71,6 +86,51 @@ def rm(run_ids: tuple[str, ...], older_than: Optional[float], status_filter: Opt
         shutil.rmtree(inside(settings.artifact_root, r.id), ignore_errors=True)
         removed += 1
     click.echo(f"deleted {removed} run{'s' if removed != 1 else ''}")
+
+
+@click.command()
+@click.argument("run_ids", nargs=-1, callback=resolve_run_id)
+@click.option("--group", "-g", default=None, help="Only runs of this group (see `latentq sweep`).")
+@click.option("--status", "status_filter", type=click.Choice(("queued", "running")), default=None,
+              help="Only runs in this status [default: queued and running].")
+@click.option("--recipe", default=None, help="Only runs of this recipe.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation when more than one run is selected.")
+def cancel(run_ids: tuple[str, ...], group: Optional[str], status_filter: Optional[str], recipe: Optional[str],
+           yes: bool) -> None:
+    """Cancel runs: a queued run never starts; a running one stops at the next batch."""
+    from latentq.cli import common
+    from latentq.db.schema import RunStatus
+
+    filtered = group is not None or status_filter is not None or recipe is not None
+    if not run_ids and not filtered:
+        raise click.UsageError("name runs to cancel, or select them with --group, --status and/or --recipe")
+    store = common.store()
+    if len(run_ids) == 1 and not filtered:  # one named run: a finished one is an error, as it always was
+        click.echo(f"run {run_ids[0]} {store.cancel(run_ids[0])}")
+        return
+    if run_ids:
+        runs = [store.get(r) for r in run_ids]
+    else:
+        runs = store.list_runs(limit=1_000_000, status=status_filter, recipe=recipe, group=group)
+    runs = [r for r in runs if (not group or r.group_name == group) and (not recipe or r.recipe == recipe)
+            and (r.status == status_filter if status_filter else r.status in RunStatus.ACTIVE)]
+    if not runs:
+        click.echo("no queued or running runs match")
+        return
+    if len(runs) > 1 and not yes:
+        for r in runs[:20]:
+            click.echo(f"  {r.id}  {r.status:<9}  {r.recipe:<12} {r.name or ''}")
+        if len(runs) > 20:
+            click.echo(f"  ... and {len(runs) - 20} more")
+        confirm_or_stop(f"Cancel {len(runs)} runs?", "nothing cancelled")
+    outcome = store.cancel_many([r.id for r in runs])
+    for run_id, what in outcome.items():
+        if what not in ("cancelled", "cancelling"):
+            click.echo(f"run {run_id} {what} meanwhile: left as it is", err=True)
+    done = sum(w == "cancelled" for w in outcome.values())
+    stopping = sum(w == "cancelling" for w in outcome.values())
+    click.echo(f"cancelled {done} queued run{'s' if done != 1 else ''}"
+               + (f"; {stopping} running run{'s' if stopping != 1 else ''} stop at the next batch" if stopping else ""))
 
 
 # ---- compare ---------------------------------------------------------------------------------
@@ -204,41 +264,20 @@ def sweep_points(axes: dict[str, list[str]], n_random: Optional[int], seed: int)
     return points
 
 
-# The options `submit` adds to the job options (cli/main.py's submit declares the same).
-SUBMIT_OPTIONS = [
-    click.option("--queue", "-q", default="latentq", show_default=True, help="Celery queue (workers listen with -Q)."),
-    click.option("--priority", type=click.IntRange(0, 9), default=5, show_default=True, help="9 runs first."),
-    click.option("--wait", is_flag=True, help="Wait for every run of the group to end."),
-    click.option("--max-attempts", type=click.IntRange(1, 100), default=None,
-                 help="Attempts before a run whose worker keeps dying is failed [default: LATENTQ_MAX_ATTEMPTS or 3]."),
-]
-
-
-def submit_options(func):
-    for option in reversed(SUBMIT_OPTIONS):
-        func = option(func)
-    return func
-
-
-def make_sweep_command(job_options):
-    """`sweep`: takes every job option of `submit` (passed in by main, which owns them)."""
-
-    @click.command()
-    @click.argument("recipe")
-    @click.option("--grid", "grids", multiple=True, required=True, metavar="KEY=V1,V2",
-                  help="A recipe parameter (or dataset, epochs, batch_size, seed) and its values; repeatable.")
-    @click.option("--random", "n_random", type=click.IntRange(min=1), default=None, metavar="N",
-                  help="Submit only N points of the grid, drawn with --seed.")
-    @click.option("--group", default=None,
-                  help="The group's name [default: --name, else RECIPE-<hash of the sweep>].")
-    @job_options
-    @submit_options
-    def sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], group: Optional[str], as_json: bool,
-              queue: str, priority: int, wait: bool, max_attempts: Optional[int], **opts: Any) -> None:
-        """Submit a grid (or --random N points of it) of training runs as one named group."""
-        run_sweep(recipe, grids, n_random, group, as_json, queue, priority, wait, max_attempts, opts)
-
-    return sweep
+@click.command()
+@click.argument("recipe")
+@click.option("--grid", "grids", multiple=True, required=True, metavar="KEY=V1,V2",
+              help="A recipe parameter (or dataset, epochs, batch_size, seed) and its values; repeatable.")
+@click.option("--random", "n_random", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Submit only N points of the grid, drawn with --seed.")
+@click.option("--group", default=None,
+              help="The group's name [default: --name, else RECIPE-<hash of the sweep>].")
+@job_options
+@queue_options(wait_help="Wait for every run of the group to end.")
+def sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], group: Optional[str], as_json: bool,
+          queue: str, priority: int, wait: bool, max_attempts: Optional[int], **opts: Any) -> None:
+    """Submit a grid (or --random N points of it) of training runs as one named group."""
+    run_sweep(recipe, grids, n_random, group, as_json, queue, priority, wait, max_attempts, opts)
 
 
 def run_sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], group: Optional[str], as_json: bool,
@@ -248,7 +287,7 @@ def run_sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], grou
     from latentq.db import reads
     from latentq.db.schema import RunStatus
     from latentq.spec import NAME_PATTERN, build_spec, parse_sets
-    from latentq.worker.app import ping_broker
+    from latentq.worker.broker import ping_broker
 
     axes = parse_grid(grids)
     base_params = parse_sets(opts["sets"])
@@ -282,11 +321,11 @@ def run_sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], grou
     settings = common.settings()
     if not as_json:
         common.where(settings, broker=True)
-    ping_broker()
+    ping_broker()  # before the first of many runs
     store = common.store(settings)
     ids, new = [], 0
     for spec in specs:  # the same path as `submit`: row, message, outbox stamp
-        status = main._enqueue_new(spec, settings, max_attempts, group=group)
+        status = common.submit(spec, settings, max_attempts, group=group)
         new += status["created"]
         ids.append(status["id"])
     if not as_json:

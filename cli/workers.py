@@ -29,7 +29,7 @@ def celery_argv(queues: str, node: str, loglevel: str) -> list[str]:
 def worker(queues: str, gpu: Optional[str], gpus: Optional[str], loglevel: str, hostname: Optional[str],
            dry_run: bool) -> None:
     """Start a worker: one job at a time, each trained in a process of its own."""
-    from latentq.cli import main, render
+    from latentq.cli import common, render
 
     if gpus is not None:
         if gpu is not None or hostname is not None:
@@ -41,7 +41,7 @@ def worker(queues: str, gpu: Optional[str], gpus: Optional[str], loglevel: str, 
             for child in children:
                 click.echo(child.describe())
             return
-        main._where(main._settings(), broker=True, artifacts=True)
+        common.where(common.settings(), broker=True, artifacts=True)
         sys.exit(supervise(children, render.info))
     node = hostname or f"latentq-{'gpu' + gpu if gpu is not None else 'cpu'}-{os.getpid()}@%h"
     argv = celery_argv(queues, node, loglevel)
@@ -49,7 +49,7 @@ def worker(queues: str, gpu: Optional[str], gpus: Optional[str], loglevel: str, 
         env = f"CUDA_VISIBLE_DEVICES={gpu} TF_FORCE_GPU_ALLOW_GROWTH=true " if gpu is not None else ""
         click.echo(f"{'gpu ' + gpu if gpu is not None else 'cpu'}: {env}{' '.join(argv)}")
         return
-    main._where(main._settings(), broker=True, artifacts=True)
+    common.where(common.settings(), broker=True, artifacts=True)
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
         os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
@@ -57,18 +57,14 @@ def worker(queues: str, gpu: Optional[str], gpus: Optional[str], loglevel: str, 
 
 
 @click.command()
-@click.option("--timeout", type=click.FloatRange(0.1, 60), default=1.0, show_default=True,
-              help="Seconds to wait for workers to answer.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
-def workers(timeout: float, as_json: bool) -> None:
+def workers(as_json: bool) -> None:
     """List live workers (queues, GPU, the run each trains, jobs done) and queue depths."""
-    from latentq.cli import main, render
-    from latentq.worker.app import ping_broker
+    from latentq.cli import common, render
     from latentq.worker.live import snapshot
 
-    settings = main._settings()
-    ping_broker()
-    data = snapshot(settings, main._store(settings), timeout)
+    settings = common.settings()
+    data = snapshot(settings, common.store(settings))  # Unavailable: the broker does not answer
 
     def human() -> None:  # plain lines: names and run ids are what people copy, never cut them
         for w in data["workers"]:
@@ -81,24 +77,3 @@ def workers(timeout: float, as_json: bool) -> None:
         click.echo("queues: " + ", ".join(f"{q} {n} waiting" for q, n in data["queues"].items()))
 
     render.out(as_json, data, human)
-
-
-def say_consumers(status: dict, wait: bool) -> None:
-    """After a submit: one warning line when no live worker consumes the run's queue; with
-    --wait, one line saying what it waits for. On stderr (stdout stays clean for --json)."""
-    from latentq.cli import render
-    from latentq.worker.live import consumers, live_workers
-
-    if status["status"] != "queued":
-        return
-    queue = status["queue"]
-    try:
-        names = consumers(live_workers(timeout=1.0), queue)
-    except Exception:  # the broker took the message a moment ago; asking workers is best effort
-        names = None
-    if names == []:
-        render.info(f"warning: no live worker consumes queue {queue!r}: the run waits until one starts "
-                    f"(`latentq worker -Q {queue}`)")
-    if wait:
-        who = "" if names is None else f" ({len(names)} live worker(s) consume it)"
-        render.info(f"waiting for run {status['id']} on queue {queue!r}{who}; Ctrl-C stops waiting, not the run")

@@ -6,7 +6,7 @@ import math
 import re
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from latentq import datasets
 from latentq.errors import UserError, clip
@@ -43,10 +43,14 @@ class JobSpec(BaseModel):
     name: Optional[str] = Field(None, pattern=NAME_PATTERN)
     parent: Optional[str] = Field(None, pattern=NAME_PATTERN)  # a run id: never a path
     generate: Optional[GenerateOptions] = None
+    # The recipe's parameter object, validated once per spec (build_spec sets it).
+    _recipe_params: Any = PrivateAttr(default=None)
 
     def recipe_params(self):
-        """The recipe's typed parameter object (defaults filled in)."""
-        return get_recipe(self.recipe).params(**self.params)
+        """The recipe's typed parameter object (defaults filled in), validated once per spec."""
+        if self._recipe_params is None:
+            self._recipe_params = get_recipe(self.recipe).params(**self.params)
+        return self._recipe_params
 
 
 def parse_sets(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
@@ -81,14 +85,17 @@ def _one_line(exc: ValidationError, prefix: str, allowed_fields: list[str]) -> s
     return f"{prefix}{field}: {message} (received {clip(received)})"
 
 
-def resolve_params(recipe: str, raw: dict[str, Any]) -> dict[str, Any]:
-    """Validate recipe parameters; return them with defaults filled in, JSON-ready."""
+def _recipe_params(recipe: str, raw: dict[str, Any]):
     info = get_recipe(recipe)
     try:
-        params = info.params(**raw)
+        return info.params(**raw)
     except ValidationError as exc:
         raise UserError(_one_line(exc, f"recipe {recipe!r}: ", list(info.params.model_fields))) from None
-    return params.model_dump(mode="json")
+
+
+def resolve_params(recipe: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """Validate recipe parameters; return them with defaults filled in, JSON-ready."""
+    return _recipe_params(recipe, raw).model_dump(mode="json")
 
 
 def build_spec(**fields: Any) -> JobSpec:
@@ -103,17 +110,19 @@ def build_spec(**fields: Any) -> JobSpec:
         raise UserError("generate options apply only to jobs of kind 'generate'")
     if fields.get("dataset") in (None, ""):
         fields["dataset"] = info.default_dataset
-    fields["params"] = resolve_params(recipe, fields.get("params") or {})
+    params = _recipe_params(recipe, fields.get("params") or {})
+    fields["params"] = params.model_dump(mode="json")
     try:
         spec = JobSpec(**fields)
     except ValidationError as exc:
         raise UserError(_one_line(exc, "", list(JobSpec.model_fields))) from None
+    spec._recipe_params = params  # what the trainer and the data checks use: not validated again
     datasets.check(spec.dataset)
     return spec
 
 
 def validate_spec_dict(data: dict[str, Any]) -> JobSpec:
-    """Re-validate a stored spec (the worker does this before training)."""
+    """Re-validate a stored spec: once, when a worker (or `latentq run`) starts the run."""
     return build_spec(**data)
 
 

@@ -1,19 +1,22 @@
 """Engines and sessions: SQLite in WAL mode with a busy timeout, PostgreSQL through psycopg.
 
-The schema is brought to the newest Alembic revision the first time a process opens a URL.
+The schema is brought to the newest Alembic revision the first time a process opens a URL. At
+the head (the usual case) that costs one plain query and no Alembic import: the head revision is
+read from the migration files themselves (tests/test_engine_head.py checks it against Alembic's).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from latentq.errors import Unavailable, UserError
@@ -83,8 +86,53 @@ def _migration_lock(engine: Engine, conn) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+_REVISION = re.compile(r"^revision\s*=\s*['\"]([^'\"]+)['\"]", re.MULTILINE)
+_DOWN = re.compile(r"^down_revision\s*=\s*(?:['\"]([^'\"]+)['\"]|None)", re.MULTILINE)
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str:
+    """The newest migration's id, read from versions/*.py without Alembic: the one revision no
+    other revision names as its down_revision (latentq's migrations form one line)."""
+    revisions, downs = set(), set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        text = path.read_text()
+        found = _REVISION.search(text)
+        if not found:
+            continue
+        revisions.add(found.group(1))
+        down = _DOWN.search(text)
+        if down and down.group(1):
+            downs.add(down.group(1))
+    heads = revisions - downs
+    if len(heads) != 1:
+        raise RuntimeError(f"the migrations have {len(heads)} heads ({sorted(heads)}); expected one")
+    return heads.pop()
+
+
+def current_revision(conn) -> Optional[str]:
+    """The database's revision (alembic_version), or None for an empty database: one query."""
+    try:
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except DBAPIError as exc:
+        conn.rollback()  # PostgreSQL: the failed statement aborted the transaction
+        if _no_such_table(exc):
+            return None
+        raise
+
+
+def _no_such_table(exc: SQLAlchemyError) -> bool:
+    message = str(getattr(exc, "orig", exc)).lower()
+    return "no such table" in message or "does not exist" in message or "undefinedtable" in message
+
+
 def migrate(engine: Engine) -> None:
-    """Apply pending Alembic migrations (a no-op at head)."""
+    """Apply pending Alembic migrations (at head: one query, and Alembic is not imported)."""
+    with engine.connect() as conn:
+        current = current_revision(conn)
+        conn.rollback()
+    if current == head_revision():
+        return
     from alembic import command
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
@@ -94,8 +142,6 @@ def migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     head = ScriptDirectory.from_config(config).get_current_head()
     with engine.connect() as conn:
-        if MigrationContext.configure(conn).get_current_revision() == head:
-            return
         with _migration_lock(engine, conn):
             conn.commit()
             if MigrationContext.configure(conn).get_current_revision() == head:

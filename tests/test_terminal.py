@@ -79,7 +79,7 @@ def test_run_in_a_terminal_shows_the_epoch_counter_advance(lq_home):
 _FORCED_RACE = r"""
 import os, sys, time
 import latentq.worker.jobs as job
-from latentq.cli import main
+from latentq.cli import common
 
 state = {"id": "abc", "status": "running", "epoch": 0, "epochs": %(epochs)d, "metrics": {}}
 
@@ -101,8 +101,11 @@ class FakeStore:
     def mark_local(self, run_id, host, pid):  # the embedded run's owner (not needed here)
         pass
 
+import latentq.db.reads as reads
+
 job.execute_run = fake_execute_run
-main._foreground("abc", None, FakeStore(), quiet=False)
+reads.progress = lambda store, run_id: dict(state)  # what the progress thread reads, from the fake
+common.foreground("abc", None, FakeStore(), quiet=False)
 """
 
 

@@ -1,94 +1,30 @@
-"""The Celery app: Redis broker, JSON only, acks late, reject on worker lost, prefetch 1.
+"""The worker's Celery app (`celery -A latentq.worker.app worker`): its configuration is
+latentq.worker.broker's; here are the worker's hooks (warm shutdown, `latentq_info`, the reaper,
+the presence key, the spare training process).
 
 Importing this module never imports TensorFlow: the worker's parent process stays fork-safe,
 and the task imports the model code only when it trains."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Optional
+import logging
+import threading
 
-from celery import Celery, signals
+from celery import signals
 from celery.worker.control import inspect_command
 
-from latentq.settings import BROKER_TIMEOUT_SECONDS, Settings, load_settings
+from latentq.settings import load_settings
+from latentq.worker.broker import (  # noqa: F401  (what senders used to import from here)
+    PRESENCE_SECONDS, enqueue, make_app, ping_broker, producer_app, publish_presence, redis_client, redis_priority,
+    withdraw_presence,
+)
 
-
-def make_app(settings: Settings, sending: bool = False) -> Celery:
-    """sending: an app that only sends, whose connects and TLS handshakes give up in seconds."""
-    app = Celery("latentq", broker=settings.broker_url, include=["latentq.worker.tasks"])
-    app.conf.update(
-        task_serializer="json",
-        accept_content=["json"],
-        result_serializer="json",
-        task_ignore_result=True,
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        task_default_queue="latentq",
-        broker_connection_retry_on_startup=True,
-        broker_connection_max_retries=None,  # a worker outlives a broker restart
-        broker_transport_options={
-            "visibility_timeout": settings.visibility_timeout,
-            "queue_order_strategy": "priority",
-            "priority_steps": list(range(10)),
-            "sep": ":",
-        },
-        worker_hijack_root_logger=False,
-        # Events: Flower and `celery events` see every task (received, started, failed...).
-        worker_send_task_events=True,
-        task_send_sent_event=True,
-    )
-    if sending:  # a wrong TLS setting (rediss:// against a plain Redis) must not hang a submit
-        app.conf.broker_transport_options.update(socket_timeout=BROKER_TIMEOUT_SECONDS,
-                                                 socket_connect_timeout=BROKER_TIMEOUT_SECONDS)
-        app.conf.broker_connection_timeout = BROKER_TIMEOUT_SECONDS
-    return app
-
+log = logging.getLogger("latentq.worker")
 
 # The app `celery -A latentq.worker.app worker` runs, configured from the worker's environment.
 app = make_app(load_settings(check_home=False))
 
-
-_producer = lru_cache(maxsize=8)(make_app)
-
-
-def producer_app() -> Celery:
-    """An app for sending, bound to the settings of *now* (not of import time)."""
-    return _producer(load_settings(check_home=False), sending=True)
-
-
-def redis_priority(priority: int) -> int:
-    """latentq priority 9 is most urgent; Redis serves 0 first."""
-    return 9 - priority
-
-
-def enqueue(run_id: str, queue: str, priority: int, recipe: Optional[str] = None) -> None:
-    """Send one message for a run. Raise Unavailable when the broker cannot take it.
-
-    Keyword arguments, so Flower and the worker's log show the run id and its recipe."""
-    from latentq.errors import Unavailable
-    from latentq.settings import mask_url
-
-    try:
-        producer_app().send_task("latentq.run_job", kwargs={"run_id": run_id, "recipe": recipe}, queue=queue,
-                                 priority=redis_priority(priority), retry=False)
-    except Exception as exc:  # kombu's connection errors vary by transport
-        raise Unavailable(f"cannot reach the broker {mask_url(load_settings(check_home=False).broker_url)}: {exc}") from None
-
-
-def ping_broker(timeout: float = 3.0) -> None:
-    """Raise Unavailable unless the broker answers within `timeout` seconds."""
-    from latentq.errors import Unavailable
-    from latentq.settings import mask_url
-
-    url = load_settings(check_home=False).broker_url
-    try:
-        with producer_app().connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=timeout)
-    except Exception as exc:
-        hint = " (a rediss:// URL needs a broker that speaks TLS)" if url.startswith("rediss:") else ""
-        raise Unavailable(f"cannot reach the broker {mask_url(url)}: {exc}{hint}") from None
+_PRESENCE: dict = {}  # "name", "stop": this worker's presence key and its thread's stop flag
 
 
 @signals.worker_shutting_down.connect
@@ -99,21 +35,63 @@ def _on_shutdown(**_kwargs) -> None:
 
     PROCESS_SHUTDOWN.set()
     STATE.forward_shutdown()
+    _stop_presence()
+
+
+def _info(consumer) -> dict:
+    from latentq.worker.process import STATE
+
+    queues = [q.name for q in consumer.task_consumer.queues] if consumer.task_consumer else []
+    return {**STATE.info(), "queues": queues}
 
 
 @inspect_command()
 def latentq_info(state, **_kwargs) -> dict:
     """`celery inspect latentq_info`: GPU, jobs done, up since and the runs training now."""
-    from latentq.worker.process import STATE
+    return _info(state.consumer)
 
-    queues = [q.name for q in state.consumer.task_consumer.queues] if state.consumer.task_consumer else []
-    return {**STATE.info(), "queues": queues}
+
+def _start_presence(consumer) -> None:
+    """Write this worker's presence key now (before it says "ready."), then every
+    PRESENCE_SECONDS: `submit` and `workers` read it instead of asking every worker."""
+    name = consumer.hostname
+    stop = threading.Event()
+    client = redis_client(load_settings(check_home=False).broker_url)
+    _PRESENCE.update(name=name, stop=stop, client=client)
+
+    def publish() -> None:
+        publish_presence(client, name, _info(consumer))
+
+    try:
+        publish()
+    except Exception as exc:  # the broker is away: the loop tries again
+        log.warning("presence key not written: %s", exc)
+
+    def loop() -> None:
+        while not stop.wait(PRESENCE_SECONDS):
+            try:
+                publish()
+            except Exception as exc:
+                log.warning("presence key not written: %s", " ".join(str(exc).split()))
+
+    threading.Thread(target=loop, name="latentq-presence", daemon=True).start()
+
+
+def _stop_presence() -> None:
+    if "stop" in _PRESENCE:
+        _PRESENCE["stop"].set()
+        try:
+            withdraw_presence(_PRESENCE["client"], _PRESENCE["name"])
+        except Exception:  # the key expires by itself
+            pass
 
 
 @signals.worker_ready.connect
-def _on_ready(**_kwargs) -> None:
+def _on_ready(sender=None, **_kwargs) -> None:
     from latentq.worker.process import start_spare
     from latentq.worker.reaper import start_reaper_thread
 
+    if sender is not None:
+        _start_presence(sender)
     start_reaper_thread()
     start_spare()

@@ -1,12 +1,15 @@
-"""The one way a run goes back to the queue, and the outbox sweep that makes sure its message exists.
+"""The job service: the one way runs are submitted, retried, re-queued, re-sent, claimed and run,
+for the CLI, the worker and the reaper alike.
 
 The database is the source of truth for what must run: a transition back to `queued` clears the
-run's `sent_at`, and `sent_at` is set only once its message is in the broker. A run left queued
-with no message (the broker was down, a process died in between, Redis lost its data) is found
-by `resend_lost`, which every worker's reaper and `latentq reap` run. Claims are conditional
-updates, so a duplicate message finds the run owned and is dropped.
+run's `sent_at`, and `sent_at` is set only once its message is in the broker (the message is sent
+after the row is committed). A run left queued with no message (the broker was down, a process
+died in between, Redis lost its data) is found by `resend_lost`, which every worker's reaper and
+`latentq reap` run. Claims are conditional updates, so a duplicate message finds the run owned
+and is dropped.
 
-Importing this module imports neither Celery nor TensorFlow."""
+Importing this module imports neither Celery nor TensorFlow (Celery comes with the first send).
+"""
 
 from __future__ import annotations
 
@@ -14,12 +17,14 @@ import json
 import logging
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from latentq.db.schema import Run, RunStatus
-from latentq.db.store import Store
+from latentq.db.store import IllegalTransition, Store
+from latentq.runtime import artifacts
 from latentq.runtime.checkpoints import missing_checkpoint
 from latentq.runtime.context import Signals
 from latentq.runtime.job import OnShutdown, execute_claimed, open_store, worker_name
@@ -34,12 +39,79 @@ def broker_sender(store: Store) -> Sender:
     """send(run_id): one message on the run's queue and priority; raises Unavailable."""
 
     def send(run_id: str) -> None:
-        from latentq.worker.app import enqueue
+        from latentq.worker.broker import enqueue
 
         run = store.get(run_id)
         enqueue(run_id, run.queue, int(json.loads(run.spec).get("priority", 5)), recipe=run.recipe)
 
     return send
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What `submit` did: the run's status object; created: this call made the run (False: an
+    idempotency key named an existing one); resent: that run's lost message was sent again."""
+
+    status: dict[str, Any]
+    created: bool
+    resent: bool = False
+
+
+def submit(store: Store, settings: Settings, spec, max_attempts: Optional[int] = None,
+           group: Optional[str] = None, send: Optional[Sender] = None) -> Submitted:
+    """Create the run for a validated JobSpec, then (after the commit) send its message. A broker
+    that refuses the message raises Unavailable and leaves no run behind. An idempotency key that
+    names an existing run returns it, re-sending its message if the broker lost it."""
+    run_id, created = store.create_run(spec.model_dump(mode="json"),
+                                       max_attempts=max_attempts or settings.max_attempts, group=group)
+    if not created:
+        resent = resend_if_lost(store, run_id, settings, send)
+        return Submitted(store.status(run_id), created=False, resent=resent)
+    try:
+        (send or broker_sender(store))(run_id)
+    except Exception:
+        store.delete_run(run_id)
+        raise
+    store.mark_sent(run_id)
+    return Submitted(store.status(run_id), created=True)
+
+
+def retry(store: Store, run_id: str, local: Optional[tuple[str, int]] = None,
+          send: Optional[Sender] = None) -> str:
+    """Bring a run back: a queued run's message is sent again ("resent"); a failed or cancelled
+    run is queued again ("requeued", or "requeued-unsent" when the broker is away: the sweep sends
+    it). local=(host, pid): the run is queued for that process to run in the foreground ("local").
+    Raises IllegalTransition when the run cannot be retried that way."""
+    run = store.get(run_id)
+    if local is not None:
+        if not store.requeue(run_id, local=local):
+            raise IllegalTransition(f"run {run_id} is {run.status}; only failed or cancelled runs can be "
+                                    "retried with --local")
+        store.add_event(run_id, "info", f"retried in the foreground by process {local[1]} on {local[0]}")
+        return "local"
+    if run.status == RunStatus.QUEUED:
+        if run.pid is not None:
+            raise IllegalTransition(f"run {run_id} is queued to start in process {run.pid} on {run.host}, "
+                                    "not on a queue")
+        if not resend(store, run, "retried by the user", send):
+            raise IllegalTransition(f"run {run_id} changed while retrying it; see `latentq status {run_id}`")
+        return "resent"
+    sent = requeue(store, run_id, lambda: store.requeue(run_id), "retried by the user", send=send)
+    if sent is None:
+        raise IllegalTransition(f"run {run_id} is {run.status}; only failed, cancelled or queued runs can be retried")
+    return "requeued" if sent else "requeued-unsent"
+
+
+def resend_if_lost(store: Store, run_id: str, settings: Settings, send: Optional[Sender] = None) -> bool:
+    """Submitted again (same idempotency key): a queued run whose message the broker does not
+    hold gets it now instead of waiting for the sweep."""
+    run = store.get(run_id)
+    if run.status != RunStatus.QUEUED or run.pid is not None:
+        return False
+    live = queued_run_ids(settings.broker_url, {run.queue})
+    if live is None or run_id in live:
+        return False
+    return resend(store, run, "submitted again, its message not in the broker", send)
 
 
 def requeue(store: Store, run_id: str, transition: Callable[[], bool], reason: str,
@@ -119,9 +191,10 @@ def queued_run_ids(broker_url: str, queues: set[str]) -> Optional[set[str]]:
 
     from latentq.errors import Unavailable
     from latentq.settings import mask_url
+    from latentq.worker.broker import redis_client
 
     try:
-        client = redis.Redis.from_url(broker_url, socket_timeout=5, socket_connect_timeout=5)
+        client = redis_client(broker_url)
         found: set[str] = set()
         for queue in queues:  # kombu keeps one list per priority step: `queue`, `queue:1`, ...
             for key in [queue.encode(), *client.scan_iter(match=f"{queue}:*", count=500)]:
@@ -185,7 +258,7 @@ def claim_run(run_id: str, settings: Settings, task_id: Optional[str] = None) ->
         log.info("run %s: %s", run_id, note)
         store.add_event(run_id, "info", note)
         return None
-    missing = missing_checkpoint(store.get(run_id), settings.artifact_root)
+    missing = missing_checkpoint(store.get(run_id), artifacts.runs(settings))
     if missing:  # never restart from epoch 0 what another artifact root has checkpointed
         _refuse(store, run_id, owner, missing, foreground=task_id is None)
         return None

@@ -1,6 +1,6 @@
-"""Who is working: live workers (Celery remote control), what they train (the run store), and
-how many messages wait in each queue (Redis). TensorFlow-free; used by `workers`, `submit`,
-`doctor`."""
+"""Who is working: live workers (their presence keys in Redis, written every second by each
+worker: no broadcast to wait on), what they train (the run store), and how many messages wait in
+each queue (Redis). TensorFlow-free; used by `workers`, `submit`, `doctor`."""
 
 from __future__ import annotations
 
@@ -9,18 +9,12 @@ from typing import Any, Optional
 from latentq.settings import Settings
 
 
-def live_workers(timeout: float = 1.0) -> list[dict[str, Any]]:
-    """Every worker that answers `latentq_info` within `timeout` seconds, sorted by name."""
-    from latentq.worker.app import producer_app
+def live_workers(settings: Optional[Settings] = None) -> list[dict[str, Any]]:
+    """Every worker whose presence key is alive, sorted by name (Unavailable: Redis is away)."""
+    from latentq.settings import load_settings
+    from latentq.worker.broker import present_workers
 
-    replies = producer_app().control.broadcast("latentq_info", reply=True, timeout=timeout) or []
-    workers = []
-    for reply in replies:
-        for name, info in reply.items():
-            if not isinstance(info, dict) or "jobs_done" not in info:
-                continue  # a worker of another app on the same broker
-            workers.append({"name": name, "host": name.split("@", 1)[-1], **info})
-    return sorted(workers, key=lambda w: w["name"])
+    return present_workers((settings or load_settings(check_home=False)).broker_url)
 
 
 def consumers(workers: list[dict[str, Any]], queue: str) -> list[str]:
@@ -29,9 +23,9 @@ def consumers(workers: list[dict[str, Any]], queue: str) -> list[str]:
 
 def queue_depths(settings: Settings, queues: set[str]) -> dict[str, int]:
     """Messages waiting per queue (kombu's Redis transport: one list per priority step)."""
-    import redis
+    from latentq.worker.broker import redis_client
 
-    client = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=3)
+    client = redis_client(settings.broker_url)
     depths = {}
     for queue in sorted(queues):
         keys = [queue] + [f"{queue}:{step}" for step in range(1, 10)]
@@ -55,9 +49,9 @@ def with_runs(workers: list[dict[str, Any]], store) -> list[dict[str, Any]]:
     return workers
 
 
-def snapshot(settings: Settings, store, timeout: float = 1.0) -> dict[str, Any]:
+def snapshot(settings: Settings, store) -> dict[str, Any]:
     """The picture `latentq workers` prints: workers, their runs, queue depths."""
-    workers = with_runs(live_workers(timeout), store)
+    workers = with_runs(live_workers(settings), store)
     queues = {"latentq"} | {q for w in workers for q in w.get("queues", [])}
     queues |= {r.queue for r in store.list_runs(limit=10_000, status="queued")}
     return {"workers": workers, "queues": queue_depths(settings, queues)}
