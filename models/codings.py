@@ -82,8 +82,8 @@ def _tsne_picture(ctx, codings: np.ndarray, labels: np.ndarray, title: str) -> N
     perplexity = float(min(30.0, (len(z) - 1) / 3))
     tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto",
                 max_iter=TSNE_ITERATIONS, random_state=ctx.spec.seed)
-    # It runs after fit, when the training thread no longer competes for cores: two threads
-    # (about 1.4x faster than one here; more rarely helps at 500 points).
+    # It runs after fit, when the training thread no longer competes for cores: two threads beat
+    # one, and more rarely help at 500 points (bench/RESULTS.md).
     with threadpool_limits(TSNE_THREADS):
         points = tsne.fit_transform(z)
     ctx.save_scatter("tsne", "images/tsne.png", points, labels[pick], title)
