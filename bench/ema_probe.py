@@ -8,12 +8,9 @@ fixed-noise samples with the offline metrics (fcd, class_coverage, precision, re
     python bench/ema_probe.py                       # mnist-5k, 3 epochs, batch 32, seed 0
     python bench/ema_probe.py -e 8 --seeds 0 1 2
 
-Measured (busy 2-core CPU, mnist-5k, batch 32, seed 0, `-e 8`, 558 s): fcd raw / raw with
-re-measured BN / EMA hl=10k ramp=0.05 / the same with re-measured BN = 12.97 / 12.73 / 12.25 /
-11.32 at epoch 8; precision 0.62 -> 0.68-0.70, recall 0.85 -> 0.80-0.82. While the raw generator
-still improves fast (epochs 4-7) the average lags it (fcd +0.3 to +1.9).
+Its figures are in bench/RESULTS.md (the generator EMA probe).
 
-A probe for choosing the EMA default of issue 12, not the wired-in feature (there the update
+A probe for choosing the EMA default, not the wired-in feature (there the update
 runs inside the compiled train_step; here it runs eagerly per batch, which only costs time).
 """
 
