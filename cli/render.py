@@ -10,6 +10,8 @@ from typing import Any, Callable, Optional
 import click
 from rich.markup import escape
 
+from latentq.formatting import age, fmt
+
 
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
@@ -37,18 +39,10 @@ def progress_console():
     return Console(stderr=True, highlight=False, force_terminal=tty, force_interactive=tty)
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "" if value is None else str(value)
-
-
 def status_table(statuses: list[dict[str, Any]], wide: bool = False) -> None:
     """Ids never cut; name, group and dataset (a path, maybe) share the last column and wrap onto
     more lines rather than lose characters, or, with wide, stay on one line however long."""
     from rich.table import Table
-
-    from latentq.web.data import age
 
     console = _console()
     if wide:
@@ -64,7 +58,7 @@ def status_table(statuses: list[dict[str, Any]], wide: bool = False) -> None:
     for s, why in zip(statuses, notes):
         m = s["metrics"]
         cells = {"id": s["id"], "status": s["status"], "recipe": s["recipe"], "epoch": f"{s['epoch']}/{s['epochs']}",
-                 "loss": _fmt(m.get("loss", m.get("g_loss"))), "val_loss": _fmt(m.get("val_loss")),
+                 "loss": fmt(m.get("loss", m.get("g_loss"))), "val_loss": fmt(m.get("val_loss")),
                  "age": age(s["created_at"])}
         group = f" [{s['group']}]" if s.get("group") else ""
         table.add_row(*[cells[c] for c in columns], escape(f"{s.get('name') or '-'}{group} {s['dataset']}"),
@@ -75,21 +69,12 @@ def status_table(statuses: list[dict[str, Any]], wide: bool = False) -> None:
 def status_line(status: dict[str, Any]) -> str:
     """One line: id, status, recipe on dataset, epoch, attempts, the key numbers."""
     m = status["metrics"]
-    shown = " ".join(f"{k}={_fmt(m[k])}" for k in ("loss", "val_loss", "fcd") if k in m)
+    shown = " ".join(f"{k}={fmt(m[k])}" for k in ("loss", "val_loss", "fcd") if k in m)
     name = f" ({status['name']})" if status.get("name") else ""
     tail = f": {status['error']}" if status.get("error") else ""
     return (f"{status['id']}{name} {status['status']}{tail} {status['recipe']} on {status['dataset']} "
             f"epoch {status['epoch']}/{status['epochs']} attempts {status['attempts']}"
             + (f" {shown}" if shown else ""))
-
-
-def history_of(metrics) -> dict[str, list[list[float]]]:
-    """{name: [[epoch, value], ...]} from metric rows; step 0 (once-per-run numbers) left out."""
-    out: dict[str, list[list[float]]] = {}
-    for m in metrics:
-        if m.step > 0:
-            out.setdefault(m.name, []).append([m.step, m.value])
-    return out
 
 
 def final_lines(status: dict[str, Any]) -> None:
@@ -121,7 +106,9 @@ def note(status: dict[str, Any]) -> str:
     """Why a run is where it is: how long a queued run has waited and why, a failed run's error."""
     if status.get("waiting_reason"):
         return f"queued {duration(status['waiting_seconds'] or 0)}: {status['waiting_reason']}"
-    if status["status"] == "failed" and status.get("error"):
+    from latentq.db.schema import RunStatus
+
+    if status["status"] == RunStatus.FAILED and status.get("error"):
         return status["error"].splitlines()[0]
     return ""
 
@@ -153,7 +140,7 @@ def status_detail(status: dict[str, Any], spec: Optional[dict[str, Any]] = None,
         if key == "epoch":
             value = f"{status['epoch']}/{status['epochs']}"
         if value is not None:
-            head.add_row(key, _fmt(value))
+            head.add_row(key, fmt(value))
     console.print(head)
     if spec is not None:
         console.print("[bold]spec[/bold]", json.dumps(spec, sort_keys=True))
@@ -162,7 +149,7 @@ def status_detail(status: dict[str, Any], spec: Optional[dict[str, Any]] = None,
         metrics.add_column("name")
         metrics.add_column("value", justify="right")
         for name, value in sorted(status["metrics"].items()):
-            metrics.add_row(name, _fmt(value))
+            metrics.add_row(name, fmt(value))
         console.print(metrics)
     if history:
         per_epoch = Table(title="per epoch (epoch 1, 2, ...)", box=None, title_justify="left")
@@ -171,9 +158,9 @@ def status_detail(status: dict[str, Any], spec: Optional[dict[str, Any]] = None,
         for name in sorted(history):
             points = history[name]
             first = int(points[0][0])
-            shown = " ".join(_fmt(v) for _, v in points)
+            shown = " ".join(fmt(v) for _, v in points)
             per_epoch.add_row(name, shown if first == 1 and len(points) == points[-1][0]
-                              else " ".join(f"{int(e)}:{_fmt(v)}" for e, v in points))
+                              else " ".join(f"{int(e)}:{fmt(v)}" for e, v in points))
         console.print(per_epoch)
     if status["artifacts"]:
         arts = Table(title="artifacts", box=None, title_justify="left")
@@ -191,19 +178,22 @@ def status_detail(status: dict[str, Any], spec: Optional[dict[str, Any]] = None,
 
 def final_line(status: dict[str, Any]) -> str:
     m = status["metrics"]
-    shown = ", ".join(f"{k}={_fmt(m[k])}" for k in ("val_loss", "val_mse", "fcd", "class_coverage") if k in m)
+    shown = ", ".join(f"{k}={fmt(m[k])}" for k in ("val_loss", "val_mse", "fcd", "class_coverage") if k in m)
     tail = f": {status['error']}" if status.get("error") else ""
     return f"run {status['id']} {status['status']}{tail}" + (f" ({shown})" if shown else "")
 
 
-def follow(get_status: Callable[[], dict[str, Any]], until_done: bool = True, interval: float = 0.5,
+def follow(get_progress: Callable[[], dict[str, Any]], until_done: bool = True, interval: float = 0.5,
            stop: Optional[Callable[[], bool]] = None, console=None) -> dict[str, Any]:
     """A live progress bar (epoch, loss, ETA) on stderr until the run ends (or stop() is true).
-    From another thread, pass a `progress_console()` made in the main thread."""
+    `get_progress` returns the store's small progress read (latentq.db.reads.progress), not the
+    whole status object: it is called twice a second. Returns the last progress read. From
+    another thread, pass a `progress_console()` made in the main thread."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    terminal = {"succeeded", "failed", "cancelled"}
-    status = get_status()
+    from latentq.db.schema import RunStatus
+
+    status = get_progress()
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("epoch {task.completed:.0f}/{task.total:.0f}"),
                TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
     with Progress(*columns, console=console or progress_console(), transient=False) as progress:
@@ -212,18 +202,20 @@ def follow(get_status: Callable[[], dict[str, Any]], until_done: bool = True, in
         while True:
             said = say_waiting(status, said, progress.console.print)
             m = status["metrics"]
-            shown = " ".join(f"{k}={_fmt(m[k])}" for k in ("loss", "val_loss", "d_loss", "g_loss") if k in m)
+            shown = " ".join(f"{k}={fmt(m[k])}" for k in ("loss", "val_loss", "d_loss", "g_loss") if k in m)
             progress.update(task, completed=status["epoch"], description=f"{status['id']} {status['status']}",
                             metrics=shown)
-            if status["status"] in terminal or (stop is not None and stop()):
+            if status["status"] in RunStatus.TERMINAL or (stop is not None and stop()):
                 break
             time.sleep(interval)
-            status = get_status()
+            status = get_progress()
     return status
 
 
 def exit_code(status: dict[str, Any]) -> int:
-    return 0 if status["status"] == "succeeded" else 1
+    from latentq.db.schema import RunStatus
+
+    return 0 if status["status"] == RunStatus.SUCCEEDED else 1
 
 
 def out(stream_json: bool, data: Any, human: Callable[[], None]) -> None:
