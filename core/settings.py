@@ -64,6 +64,21 @@ def load_settings(check_home: bool = True) -> Settings:
     )
 
 
+# TensorFlow's C++ logging (grappler's "remapper failed: INVALID_ARGUMENT" in every GAN run,
+# oneDNN and CUDA notes) is not latentq's: a training process keeps only TensorFlow's fatal lines
+# unless LATENTQ_TF_LOG=verbose asks for all of it. Python warnings and exceptions are unaffected.
+QUIET_TF_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR"}
+
+
+def tf_log_verbose() -> bool:
+    return os.environ.get("LATENTQ_TF_LOG", "").strip().lower() == "verbose"
+
+
+def tf_log_env() -> dict[str, str]:
+    """The environment a training process gets for TensorFlow's own logging (before it imports TF)."""
+    return {} if tf_log_verbose() else dict(QUIET_TF_ENV)
+
+
 def _home(raw: str) -> Path:
     """LATENTQ_HOME, created if missing; an unusable one is one line."""
     home = Path(raw).expanduser()

@@ -245,6 +245,28 @@ class Store:
             return "cancelling"
         raise IllegalTransition(f"run {run_id} is already {self.get(run_id).status}; only queued or running runs can be cancelled")
 
+    def cancel_many(self, run_ids: Iterable[str]) -> dict[str, str]:
+        """cancel() for many runs, two conditional UPDATEs per 500 ids (2,000 queued runs: a
+        second, not minutes): {id: "cancelled" | "cancelling" | the status it already had}."""
+        ids = list(dict.fromkeys(run_ids))
+        outcome: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            with self.session() as s, s.begin():
+                queued = s.execute(update(Run).where(Run.id.in_(chunk), Run.status == RunStatus.QUEUED.value)
+                                   .values(status=RunStatus.CANCELLED.value, finished_at=utcnow(),
+                                           cancel_requested=True)
+                                   .returning(Run.id).execution_options(synchronize_session=False)).scalars()
+                outcome.update(dict.fromkeys(queued, RunStatus.CANCELLED.value))
+                running = s.execute(update(Run).where(Run.id.in_(chunk), Run.status == RunStatus.RUNNING.value)
+                                    .values(cancel_requested=True)
+                                    .returning(Run.id).execution_options(synchronize_session=False)).scalars()
+                outcome.update(dict.fromkeys(running, "cancelling"))
+                rest = [i for i in chunk if i not in outcome]
+                for run_id, status in s.execute(select(Run.id, Run.status).where(Run.id.in_(rest))):
+                    outcome[run_id] = getattr(status, "value", status)
+        return {i: outcome.get(i, "gone") for i in ids}
+
     def requeue(self, run_id: str, local: Optional[tuple[str, int]] = None) -> bool:
         """failed | cancelled → queued (latentq retry). `local` = (host, pid) of the process that
         runs it in the foreground (`retry --local`); without it the run is a queue's again."""

@@ -6,9 +6,12 @@ import os
 
 def _import_tensorflow_quietly() -> None:
     """TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) ignores TF_CPP_MIN_LOG_LEVEL:
-    silence stderr for the import alone. LATENTQ_TF_LOGS=1 shows it."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if os.environ.get("LATENTQ_TF_LOGS") or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+    silence stderr for the import alone. LATENTQ_TF_LOG=verbose shows it, and TensorFlow's
+    later C++ lines below fatal (latentq.settings.tf_log_env)."""
+    from latentq.settings import tf_log_env, tf_log_verbose
+
+    os.environ.update(tf_log_env())  # `latentq run`: this process trains (a worker's child has it already)
+    if tf_log_verbose() or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         return
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)

@@ -73,7 +73,9 @@ SPARE_BESIDE_A_JOB_CPUS = 4
 
 
 def _child_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONUNBUFFERED": "1", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+    from latentq.settings import tf_log_env
+
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "TF_FORCE_GPU_ALLOW_GROWTH": "true", **tf_log_env()}
 
 
 def start_spare() -> None:

@@ -10,7 +10,7 @@ from typing import Optional
 
 from sqlalchemy.exc import OperationalError
 
-from latentq.errors import Unavailable
+from latentq.errors import NotFound, Unavailable
 from latentq.worker.app import app
 
 log = logging.getLogger("latentq.worker")
@@ -35,7 +35,12 @@ def run_job(self, run_id: str, recipe: Optional[str] = None) -> str:
     from latentq.worker.process import train_in_child
 
     settings = load_settings()
-    owner = claim_run(run_id, settings, task_id=self.request.id)
+    try:
+        owner = claim_run(run_id, settings, task_id=self.request.id)
+    except NotFound:
+        # Deleted while queued (`latentq rm --cancel`): its message outlived it. Nothing to run or retry.
+        log.info("run %s (%s): no such run (deleted while queued): message dropped", run_id, recipe or "?")
+        return f"dropped: run {run_id} no longer exists"
     if owner is None:
         return "dropped: a duplicate delivery (the run is owned elsewhere or finished)"
     log.info("run %s (%s): claimed", run_id, recipe or "?")
