@@ -201,9 +201,10 @@ def say_consumers(status: dict, wait: bool, current) -> None:
     the workers' presence keys); with --wait, one line saying what it waits for. On stderr
     (stdout stays clean for --json)."""
     from latentq.cli import render
+    from latentq.db.schema import RunStatus
     from latentq.worker.live import consumers, live_workers
 
-    if status["status"] != "queued":
+    if status["status"] != RunStatus.QUEUED:
         return
     queue = status["queue"]
     try:

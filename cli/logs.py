@@ -9,8 +9,6 @@ import click
 
 from latentq.cli.ids import resolve_run_id
 
-FINISHED = ("succeeded", "failed", "cancelled")
-
 
 @click.command()
 @click.argument("run_id", callback=resolve_run_id)
@@ -18,6 +16,7 @@ FINISHED = ("succeeded", "failed", "cancelled")
 def logs(run_id: str, follow: bool) -> None:
     """Print a run's own log: its output, warnings, a failure's traceback, one header per attempt."""
     from latentq.cli import common
+    from latentq.db.schema import RunStatus
     from latentq.errors import StateError
     from latentq.worker.process import run_log
 
@@ -41,7 +40,7 @@ def logs(run_id: str, follow: bool) -> None:
             offset += len(chunk)
             sys.stdout.buffer.write(chunk)
             sys.stdout.flush()
-        if status in FINISHED:
+        if status in RunStatus.TERMINAL:
             if not files.exists(name):
                 raise StateError(_no_log(run_id, status))
             return
@@ -49,7 +48,9 @@ def logs(run_id: str, follow: bool) -> None:
 
 
 def _no_log(run_id: str, status: str) -> str:
-    if status == "queued":
+    from latentq.db.schema import RunStatus
+
+    if status == RunStatus.QUEUED:
         return f"run {run_id} has no log yet: it is queued (`latentq logs {run_id} --follow` waits for it)"
     return (f"run {run_id} ({status}) has no log: it ran in the foreground (`latentq run`), "
             "where its output went to that terminal")

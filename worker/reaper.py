@@ -14,6 +14,7 @@ import socket
 import threading
 from typing import Optional
 
+from latentq.db.schema import RunStatus
 from latentq.db.store import Store
 from latentq.errors import Unavailable
 from latentq.settings import Settings, load_settings
@@ -29,13 +30,13 @@ def reap_once(settings: Settings, problems: Optional[list[str]] = None) -> list[
     from latentq.worker.jobs import requeue, resend_lost
 
     store = Store(settings.db_url, settings.artifact_root)
-    changed = [(run_id, "failed") for run_id in fail_dead_local_runs(store)]
+    changed = [(run_id, RunStatus.FAILED.value) for run_id in fail_dead_local_runs(store)]
     for run in store.stale_runs(settings.heartbeat_timeout):
         outcome: dict[str, object] = {}
 
         def transition(run=run) -> bool:
             outcome["status"] = store.reap(run)
-            return outcome["status"] == "queued"
+            return outcome["status"] == RunStatus.QUEUED
 
         reason = f"worker {run.worker} stopped sending heartbeats"
         sent = requeue(store, run.id, transition, reason)

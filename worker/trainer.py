@@ -53,6 +53,7 @@ def main(argv: list[str]) -> int:
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     logging.getLogger("latentq.trainer").info("run %s: training process %d started", run_id, os.getpid())
 
+    from latentq.db.schema import RunStatus
     from latentq.models import runner
     from latentq.runtime.job import execute_claimed, open_store
     from latentq.worker.jobs import hand_back
@@ -60,7 +61,7 @@ def main(argv: list[str]) -> int:
     settings = load_settings()
     seen = len(open_store(settings).events(run_id))
     status = execute_claimed(run_id, owner, settings, runner.run, hand_back())
-    if status["status"] == "failed":
+    if status["status"] == RunStatus.FAILED:
         errors = [e.message for e in open_store(settings).events(run_id)[seen:] if e.level == "error"]
         if errors:
             print(errors[-1], file=sys.stderr)
