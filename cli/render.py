@@ -185,26 +185,33 @@ def final_line(status: dict[str, Any]) -> str:
 
 def follow(get_progress: Callable[[], dict[str, Any]], until_done: bool = True, interval: float = 0.5,
            stop: Optional[Callable[[], bool]] = None, console=None) -> dict[str, Any]:
-    """A live progress bar (epoch, loss, ETA) on stderr until the run ends (or stop() is true).
+    """A live progress bar (epoch, batch of the epoch or end-of-run phase, samples/s, loss, ETA:
+    latentq.cli.progress) on stderr until the run ends (or stop() is true).
     `get_progress` returns the store's small progress read (latentq.db.reads.progress), not the
     whole status object: it is called twice a second. Returns the last progress read. From
     another thread, pass a `progress_console()` made in the main thread."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, Progress, TextColumn
 
+    from latentq.cli.progress import Pace
     from latentq.db.schema import RunStatus
 
     status = get_progress()
-    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("epoch {task.completed:.0f}/{task.total:.0f}"),
-               TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
+    pace = Pace()
+    # Position, clock and ETA are Pace's: rich's own would stop the clock once the bar is full
+    # (the end-of-run phase) and show -:--:-- whenever two reads saw the same epoch.
+    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[position]}"),
+               TextColumn("{task.fields[metrics]}"), TextColumn("{task.fields[clock]}"), TextColumn("{task.fields[eta]}")]
     with Progress(*columns, console=console or progress_console(), transient=False) as progress:
-        task = progress.add_task(f"{status['id']} {status['status']}", total=max(1, status["epochs"]), metrics="")
+        task = progress.add_task(f"{status['id']} {status['status']}", total=max(1, status["epochs"]), metrics="",
+                                 position="", clock="", eta="")
         said = None
         while True:
             said = say_waiting(status, said, progress.console.print)
             m = status["metrics"]
             shown = " ".join(f"{k}={fmt(m[k])}" for k in ("loss", "val_loss", "d_loss", "g_loss") if k in m)
-            progress.update(task, completed=status["epoch"], description=f"{status['id']} {status['status']}",
-                            metrics=shown)
+            pace.update(status)
+            progress.update(task, completed=pace.done, description=f"{status['id']} {status['status']}",
+                            metrics=shown, position=pace.position(), clock=pace.elapsed(), eta=pace.eta())
             if status["status"] in RunStatus.TERMINAL or (stop is not None and stop()):
                 break
             time.sleep(interval)

@@ -207,7 +207,7 @@ def progress(store: StoreLike, run_id: str, names: Iterable[str] = PROGRESS_METR
     """What `run`/`watch` show while a run trains: status, epoch/epochs, why it waits, the few
     metrics shown. Two small queries, none of them over every metric row."""
     columns = (Run.id, Run.status, Run.epoch, Run.epochs, Run.error, Run.queue, Run.created_at, Run.queued_at,
-               Run.sent_at, Run.sends, Run.pid, Run.host, Run.step, Run.steps, Run.phase)
+               Run.sent_at, Run.sends, Run.pid, Run.host, Run.step, Run.steps, Run.phase, Run.spec)
     with store.session() as s:
         found = s.execute(select(*columns).where(Run.id == run_id)).one_or_none()
         if found is None:
@@ -216,7 +216,18 @@ def progress(store: StoreLike, run_id: str, names: Iterable[str] = PROGRESS_METR
     waited, why = waiting(found)
     return {"id": found.id, "status": found.status, "epoch": found.epoch, "epochs": found.epochs,
             "error": found.error, "waiting_seconds": waited, "waiting_reason": why, "metrics": metrics,
-            "step": found.step, "steps": found.steps, "phase": found.phase}
+            "step": found.step, "steps": found.steps, "phase": found.phase,
+            "batch_size": _batch_size(found.spec)}
+
+
+def _batch_size(spec: str) -> Optional[int]:
+    """The spec's batch size (samples per step, for samples/s), without validating the spec."""
+    import json
+
+    try:
+        return int(json.loads(spec).get("batch_size") or 0) or None
+    except (ValueError, TypeError, AttributeError):
+        return None
 
 
 def histories(store: StoreLike, run_ids: list[str], names: Optional[Iterable[str]] = None

@@ -96,6 +96,11 @@ class Run(Base):
     host: Mapped[Optional[str]] = mapped_column(String(255))
     pid: Mapped[Optional[int]] = mapped_column(Integer)
     checkpoint_epoch: Mapped[Optional[int]] = mapped_column(Integer)
+    # Live progress, written with the heartbeat (never per batch): batches done in the epoch under
+    # way of `steps` per epoch, and the end-of-run work under way ("final pictures", "t-SNE", ...).
+    step: Mapped[Optional[int]] = mapped_column(Integer)
+    steps: Mapped[Optional[int]] = mapped_column(Integer)
+    phase: Mapped[Optional[str]] = mapped_column(String(64))
 
 
 class Metric(Base):

@@ -191,23 +191,31 @@ class Store:
             started_at=func.coalesce(Run.started_at, now),
             heartbeat_at=now,
             error=None,
+            step=None, steps=None, phase=None,  # this attempt reports its own
         )
 
-    def heartbeat(self, run_id: str, owner: str) -> tuple[bool, bool]:
-        """Renew the lease. Returns (still_owner, cancel_requested)."""
+    def heartbeat(self, run_id: str, owner: str, live: Optional[dict[str, Any]] = None) -> tuple[bool, bool]:
+        """Renew the lease, and write `live` progress ({"step", "steps", "phase"}) in the same
+        UPDATE when given. Returns (still_owner, cancel_requested)."""
         with self.session() as s, s.begin():
             result = s.execute(
                 update(Run)
                 .where(Run.id == run_id, Run.owner == owner, Run.status == RunStatus.RUNNING.value)
-                .values(heartbeat_at=utcnow())
+                .values(heartbeat_at=utcnow(), **(live or {}))
             )
             if result.rowcount != 1:
                 return False, False
             return True, bool(s.scalar(select(Run.cancel_requested).where(Run.id == run_id)))
 
     def set_progress(self, run_id: str, owner: str, epoch: int) -> bool:
+        """`epoch` epochs done (checkpointed). The batch count, of the epoch before, is cleared:
+        the next heartbeat writes the new epoch's."""
         return self._transition(run_id, [Run.owner == owner, Run.status == RunStatus.RUNNING.value],
-                                epoch=epoch, heartbeat_at=utcnow())
+                                epoch=epoch, step=None, heartbeat_at=utcnow())
+
+    def set_phase(self, run_id: str, owner: str, phase: Optional[str]) -> bool:
+        """The end-of-run work under way (None: training), shown at once rather than at the next beat."""
+        return self._transition(run_id, [Run.owner == owner, Run.status == RunStatus.RUNNING.value], phase=phase)
 
     def mark_resumed(self, run_id: str, owner: str, epoch: int) -> bool:
         return self._transition(run_id, [Run.owner == owner], resumed_from_epoch=epoch, epoch=epoch)
@@ -220,6 +228,7 @@ class Store:
             status=status.value,
             finished_at=utcnow(),
             error=error,
+            phase=None,
         )
 
     def release(self, run_id: str, owner: str, refused: bool = False) -> bool:

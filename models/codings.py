@@ -63,7 +63,11 @@ def save_tsne(ctx, codings: np.ndarray, labels: Optional[np.ndarray], title: str
     if labels is None or len(codings) < 10:
         return
     codings, labels = np.array(codings), np.array(labels)
-    ctx.writer.submit(lambda: _tsne_picture(ctx, codings, labels, title), part="picture")
+    def write() -> None:
+        with ctx.phase("t-SNE"):
+            _tsne_picture(ctx, codings, labels, title)
+
+    ctx.writer.submit(write, part="picture")
 
 
 def _tsne_picture(ctx, codings: np.ndarray, labels: np.ndarray, title: str) -> None:

@@ -273,19 +273,23 @@ def _generate(ctx, model: keras.Model, parent: JobSpec, info, options: GenerateO
 
     scored = None
     if sample:
-        scored = _samples(ctx, source, options, eval_count, rng)
+        with ctx.phase("sampling"):
+            scored = _samples(ctx, source, options, eval_count, rng)
     ctx.raise_if_stopped()
     if "interpolate" in asked:
-        if styles:
-            _interpolate_w(ctx, model, source, rng)
-        else:
-            _interpolate(ctx, source, parent, rng)
+        with ctx.phase("interpolation"):
+            if styles:
+                _interpolate_w(ctx, model, source, rng)
+            else:
+                _interpolate(ctx, source, parent, rng)
     ctx.raise_if_stopped()
     if "style_mix" in asked:
-        _style_mix(ctx, model, source, options, rng)
+        with ctx.phase("style mixing"):
+            _style_mix(ctx, model, source, options, rng)
     ctx.raise_if_stopped()
     if "reconstruct" in asked:
-        recon = _reconstruct(ctx, source, parent, options, rng)
+        with ctx.phase("reconstruction"):
+            recon = _reconstruct(ctx, source, parent, options, rng)
         if scored is None:
             scored = recon[:eval_count]
             ctx.event("info", "the recipe cannot sample: quality numbers are of reconstructions")
@@ -293,5 +297,6 @@ def _generate(ctx, model: keras.Model, parent: JobSpec, info, options: GenerateO
     if scored is not None and len(scored) >= 2:
         quality.record_quality(ctx, scored, step=0, dataset=parent.dataset)
         if options.fid:
-            _fid(ctx, parent, scored)
+            with ctx.phase("FID"):
+                _fid(ctx, parent, scored)
     ctx.progress(1)

@@ -104,10 +104,11 @@ def train(ctx, make: Callable[[], keras.Model], x, y, validation_data, *,
     ctx.record(0, params=count_params(model), **numbers(model))
     ctx.timings.add("setup", ctx.timings.elapsed() - ctx.timings.measured())
     fit(ctx, model, x, y, validation_data, initial_epoch=resumed.epoch, extra_callbacks=tuple(callbacks(model)))
-    with ctx.timings.measure("finish"):
-        finish(model)
-    n = len(x if not isinstance(x, (tuple, list)) else x[0])
-    record_timings(ctx, n * max(ctx.spec.epochs - resumed.epoch, 0))
+    with ctx.phase("final pictures"):  # the finishing work and the background writes it waits for
+        with ctx.timings.measure("finish"):
+            finish(model)
+        n = len(x if not isinstance(x, (tuple, list)) else x[0])
+        record_timings(ctx, n * max(ctx.spec.epochs - resumed.epoch, 0))
     return model
 
 

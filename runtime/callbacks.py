@@ -13,8 +13,9 @@ import numpy as np
 
 
 class JobCallback(keras.callbacks.Callback):
-    """Per batch: stop when asked (cancel, shutdown, lost lease, time limit) and checkpoint
-    every `checkpoint_minutes`. Per epoch: record logs as metrics, progress, checkpoint."""
+    """Per batch: stop when asked (cancel, shutdown, lost lease, time limit), checkpoint every
+    `checkpoint_minutes`, and note the batch in memory (the heartbeat writes it). Per epoch:
+    record logs as metrics, progress, checkpoint."""
 
     def __init__(self, ctx):
         super().__init__()
@@ -27,10 +28,14 @@ class JobCallback(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.completed_epochs = epoch
+        live = self.ctx.signals.live
+        live.step, live.steps = 0, self.params.get("steps")
 
     # Batch *begin*, not end: overriding on_train_batch_end would make Keras sync every step's
-    # logs to the host and turn off its asynchronous callback dispatch.
+    # logs to the host and turn off its asynchronous callback dispatch. At the start of batch k,
+    # k batches of the epoch are done.
     def on_train_batch_begin(self, batch, logs=None):
+        self.ctx.signals.live.step = batch
         reason = self.ctx.stop_reason()
         if reason:
             self.stopped = reason
@@ -38,7 +43,15 @@ class JobCallback(keras.callbacks.Callback):
         elif time.monotonic() - self._last_checkpoint > self.checkpoint_seconds:
             self.save_checkpoint(self.completed_epochs)
 
+    def on_test_begin(self, logs=None):
+        self.ctx.signals.live.enter("validation")
+
+    def on_test_end(self, logs=None):
+        self.ctx.signals.live.leave("validation")
+
     def on_epoch_end(self, epoch, logs=None):
+        live = self.ctx.signals.live
+        live.step = live.steps
         if self.stopped:  # a partial epoch: keep its weights, but it does not count as done
             self.save_checkpoint(epoch)
             return

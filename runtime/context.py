@@ -6,10 +6,12 @@ TensorFlow-free: recipes in latentq.models receive a RunContext and do the Keras
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 
@@ -21,6 +23,8 @@ from latentq.runtime.tensorboard import EventWriter, read_png
 from latentq.runtime.timings import Timings
 from latentq.runtime.writer import BackgroundWriter
 
+log = logging.getLogger("latentq.context")
+
 
 class StopRun(Exception):
     """The loop stopped early; `reason` says why (cancel, shutdown, lost lease, time limit)."""
@@ -31,13 +35,57 @@ class StopRun(Exception):
         self.detail = detail
 
 
+class LiveProgress:
+    """Where the training thread is (batch of the epoch, end-of-run phase), set in memory by the
+    callbacks and read by the heartbeat thread, which writes it with its beat: no write per batch.
+    Phases may be entered from the background writer too (t-SNE): the one shown is the latest
+    entered that has not ended."""
+
+    def __init__(self) -> None:
+        self.step: Optional[int] = None
+        self.steps: Optional[int] = None
+        self._phases: list[str] = []
+        self._lock = threading.Lock()
+        self._written: Optional[tuple] = None
+
+    @property
+    def phase(self) -> Optional[str]:
+        with self._lock:
+            return self._phases[-1] if self._phases else None
+
+    def enter(self, name: str) -> None:
+        with self._lock:
+            self._phases.append(name)
+
+    def leave(self, name: str) -> None:
+        with self._lock:
+            for i in range(len(self._phases) - 1, -1, -1):
+                if self._phases[i] == name:
+                    del self._phases[i]
+                    return
+
+    def changes(self) -> Optional[dict[str, Any]]:
+        """The columns to write if they changed since the last call, else None."""
+        now = (self.step, self.steps, self.phase)
+        if now == self._written:
+            return None
+        self._written = now
+        return {"step": now[0], "steps": now[1], "phase": now[2]}
+
+    def forget(self) -> None:
+        """The last write failed: write it again next time."""
+        self._written = None
+
+
 class Signals:
-    """Flags set from other threads (heartbeat, signal handlers), read at batch boundaries."""
+    """Flags set from other threads (heartbeat, signal handlers), read at batch boundaries; and
+    the live progress going the other way (LiveProgress)."""
 
     def __init__(self) -> None:
         self.cancel = threading.Event()
         self.lost_lease = threading.Event()
         self.shutdown = threading.Event()
+        self.live = LiveProgress()
 
     def reason(self) -> Optional[str]:
         if self.lost_lease.is_set():
@@ -114,6 +162,27 @@ class RunContext:
 
     def progress(self, epoch: int) -> None:
         self.store.set_progress(self.run_id, self.owner, epoch)
+        self.signals.live.forget()  # that cleared the step: the next heartbeat writes it again
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Name the end-of-run work under way ("final pictures", "t-SNE", "quality evaluation",
+        "saving the model") for `run`/`watch` and the run page; the enclosing phase comes back after.
+        Any thread may enter one (LiveProgress)."""
+        live = self.signals.live
+        live.enter(name)
+        self._write_phase(live.phase)
+        try:
+            yield
+        finally:
+            live.leave(name)
+            self._write_phase(live.phase)
+
+    def _write_phase(self, name: Optional[str]) -> None:
+        try:  # a few writes per run, at once: a phase may be shorter than a heartbeat
+            self.store.set_phase(self.run_id, self.owner, name)
+        except Exception as exc:  # a database blip must not fail the run; the heartbeat writes it again
+            log.warning("run %s: could not record phase %r: %s", self.run_id, name, exc)
 
     def event(self, level: str, message: str) -> None:
         self.store.add_event(self.run_id, level, message)
@@ -244,7 +313,7 @@ class RunContext:
         return self.artifact(kind, rel)
 
     def save_model(self, model, rel: str = "model.keras", kind: str = "model") -> Path:
-        with self.timings.measure("checkpoint"):
+        with self.phase("saving the model"), self.timings.measure("checkpoint"):
             atomic_write(self.path(rel), lambda tmp: model.save(tmp))
         return self.artifact(kind, rel)
 

@@ -12,7 +12,8 @@ log = logging.getLogger("latentq.lease")
 
 
 class Heartbeat(threading.Thread):
-    """Every `interval` seconds: heartbeat_at = now, if this process still owns the run.
+    """Every `interval` seconds: heartbeat_at = now, if this process still owns the run, with the
+    live progress (batch within the epoch, phase) when it changed.
 
     Losing the lease (the reaper re-queued the run and another worker took it) or a cancel
     request sets a flag that the training loop reads at its next batch boundary."""
@@ -29,9 +30,11 @@ class Heartbeat(threading.Thread):
 
     def beat(self) -> None:
         try:
-            owner, cancel = self.store.heartbeat(self.run_id, self.owner)
+            live = self.signals.live.changes()
+            owner, cancel = self.store.heartbeat(self.run_id, self.owner, live)
         except Exception as exc:  # a database blip: keep training, try again next beat
             log.warning("heartbeat for run %s failed: %s", self.run_id, exc)
+            self.signals.live.forget()
             return
         if not owner:
             self.signals.lost_lease.set()

@@ -91,7 +91,8 @@ def train_greedy_ae(ctx: RunContext, params: recipes.GreedyAEParams) -> None:
     ctx.record(epochs, loss=train_scores["loss"], mse=train_scores["mse"], val_loss=val_scores["loss"])
     ctx.progress(epochs)
     curves = tuple(f"phase{p}_{k}" for p in range(1, len(units) + 1) for k in ("loss", "val_loss"))
-    finish_autoencoder(ctx, model, curves=curves)
+    with ctx.phase("final pictures"):
+        finish_autoencoder(ctx, model, curves=curves)
 
 
 def stack_greedy(shape: tuple[int, ...], encoders: list, decoders: list) -> keras.Model:

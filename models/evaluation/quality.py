@@ -342,7 +342,8 @@ def record_quality(ctx, images: np.ndarray, step: int, dataset: Optional[str] = 
     """Score generated images and record the numbers on ctx's run at `step`; an event explains
     when the dataset has no labels to score with."""
     name = dataset or ctx.spec.dataset
-    scores = evaluate_samples(name, images, ctx.cache_dir, seed=ctx.spec.seed)
+    with ctx.phase("quality evaluation"):
+        scores = evaluate_samples(name, images, ctx.cache_dir, seed=ctx.spec.seed)
     if not scores:
         ctx.event("info", f"dataset {name!r} has no class labels: fcd / class_coverage are not computed")
         return {}

@@ -74,8 +74,13 @@ class HeldOutMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if getattr(self.model, "stop_training", False):
             return
-        with self.ctx.timings.measure("validation"):
-            scores = self.model.held_out_scores(self.real, self.codings)
+        live = self.ctx.signals.live  # in memory: the heartbeat writes it, no write per epoch here
+        live.enter("validation")
+        try:
+            with self.ctx.timings.measure("validation"):
+                scores = self.model.held_out_scores(self.real, self.codings)
+        finally:
+            live.leave("validation")
             self.ctx.record(epoch + 1, **{f"val_{name}": value for name, value in scores.items()})
 
 
@@ -118,7 +123,7 @@ class QualityMonitor(keras.callbacks.Callback):
         if getattr(self.model, "stop_training", False) or not self.due(done):
             return
         start = time.perf_counter()
-        with self.ctx.timings.measure("eval"):
+        with self.ctx.phase("quality evaluation"), self.ctx.timings.measure("eval"):
             self._evaluate(done)
         self.last_cost = time.perf_counter() - start
         self.spent += self.last_cost

@@ -361,4 +361,5 @@ def train_stylegan(ctx: RunContext, params: recipes.StyleGANParams) -> None:
     growing = (growth_schedule(ctx, params),) if params.grow else ()
     model = train_adversarial(ctx, build_stylegan, extra_callbacks=growing)
     ctx.record(0, style_layers=model.num_styles)  # what `generate --crossover` may ask, checked before queueing
-    save_style_mixing(ctx, model)
+    with ctx.phase("final pictures"):
+        save_style_mixing(ctx, model)
