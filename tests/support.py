@@ -52,7 +52,7 @@ KINDS = {
 }
 FAST_LANE = "unit or cli"
 MODULE_KINDS = {
-    "unit": ["ae_layers", "compose", "ema", "engine_head", "gan_layers", "gan_losses", "image", "kinds", "layering",
+    "unit": ["ae_layers", "compose", "docs_links", "ema", "engine_head", "gan_layers", "gan_losses", "image", "kinds", "layering",
              "recipe_contract", "saved_models", "spec", "store", "style_layers", "style_sampling", "web",
              "writer_bound"],
     "cli": ["cli", "cli_runs", "data_checks", "escapes", "imports", "prefixes", "prepared", "properties",
