@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional
 
 import keras
 
@@ -90,7 +89,3 @@ def export_model(model_path: Path, out_dir: Path, fmt: str = "keras") -> list[Ex
     atomic_write_json(out_dir / "export.json", {"source": str(model_path), "parts": [asdict(d) for d in done]})
     return done
 
-
-def load_hint(model_path: Optional[Path] = None) -> str:
-    return ("plain keras.models.load_model needs `import latentq.models` first (latentq's layers); "
-            "`latentq export ID` writes the generator/decoder and encoder as models that load without latentq")

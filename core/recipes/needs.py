@@ -33,9 +33,6 @@ class DataNeeds:
     def min_train_samples(self, params: Any) -> int:
         return max(1, self.min_train(params)) if self.min_train else 1
 
-    def min_side(self, params: Any) -> int:
-        return self.side.minimum(params) if self.side else 1
-
 
 IMAGES = DataNeeds()
 ANY_SHAPE = DataNeeds(images=False, unit_range=False)

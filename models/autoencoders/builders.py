@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import keras
 import numpy as np
 
-from latentq.errors import UserError
 from latentq.models.layers.tied import KLDivergenceRegularizer, TiedAutoencoder
 from latentq.recipes import autoencoders as recipes
 
@@ -24,9 +22,7 @@ def dense_decoder(shape: tuple[int, ...], hidden: list[int], activation: str = "
 
 def build_linear_ae(params: recipes.LinearAEParams, shape: tuple[int, ...]) -> keras.Model:
     """The notes' PCA autoencoder: no activations, codings = params.codings."""
-    size = int(np.prod(shape))
-    if params.codings >= size:
-        raise UserError(f"linear-ae: codings must be below the input size {size} (received codings={params.codings})")
+    size = int(np.prod(shape))  # the recipe's data needs keep codings below it
     encoder = keras.Sequential([keras.Input(shape), keras.layers.Flatten(), keras.layers.Dense(params.codings)],
                                name="encoder")
     decoder = keras.Sequential([keras.layers.Dense(size), keras.layers.Reshape(shape, dtype="float32")], name="decoder")
@@ -94,13 +90,7 @@ def build_conv_ae(params: recipes.ConvAEParams, shape: tuple[int, ...]) -> keras
     `stages` x (Conv2D selu + MaxPool), then Conv2DTranspose stride 2 back up, crop, reshape."""
     height, width = shape[0], shape[1]
     channels = shape[2] if len(shape) == 3 else 1
-    factor = 2 ** params.stages
-    if factor > max(height, width):
-        allowed = int(math.log2(max(height, width)))
-        raise UserError(
-            f"conv-ae: stages={params.stages} halves {height}x{width} images below one pixel; "
-            f"allowed for this dataset: stages <= {allowed}"
-        )
+    factor = 2 ** params.stages  # the recipe's data needs keep it within the longer side
     pad_h, pad_w = _split_padding(height, factor), _split_padding(width, factor)
     filters = [params.filters * 2 ** i for i in range(params.stages)]
     encoder_layers: list = [keras.Input(shape), keras.layers.Reshape((height, width, channels)),

@@ -13,7 +13,6 @@ from latentq.models import training
 from latentq.models.autoencoders.builders import _dense_encoder
 from latentq.models.autoencoders.recipes import finish_autoencoder
 from latentq.models.autoencoders.monitors import PhaseCallback
-from latentq.models.input_checks import require_images
 from latentq.recipes import autoencoders as recipes
 
 if TYPE_CHECKING:
@@ -42,7 +41,6 @@ def train_greedy_ae(ctx: RunContext, params: recipes.GreedyAEParams) -> None:
     (MSE); then the trained layers are stacked into one encoder/decoder model. Each phase
     trains --epochs epochs and records phase<k>_loss, phase<k>_val_loss per epoch. No
     checkpoints: a resumed attempt restarts its phases."""
-    require_images(ctx)
     data, epochs = ctx.dataset(), ctx.spec.epochs
     shape = data.sample_shape
     size = int(np.prod(shape))

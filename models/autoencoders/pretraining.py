@@ -13,7 +13,6 @@ from latentq.models.autoencoders.builders import build_stacked_ae
 from latentq.models.autoencoders.recipes import train_autoencoder
 from latentq.models.autoencoders.monitors import PhaseCallback
 from latentq.models.codings import encoder_of
-from latentq.models.input_checks import require_images
 from latentq.recipes import autoencoders as recipes
 
 if TYPE_CHECKING:
@@ -25,9 +24,6 @@ def balanced_indices(y: np.ndarray, n: int, num_classes: int, seed: int) -> np.n
     classes get one more), drawn at random with the seed."""
     if n < num_classes:
         raise UserError(f"pretrain-classifier: labels must be at least the number of classes {num_classes} "
-                        f"(received labels={n})")
-    if n > len(y):
-        raise UserError(f"pretrain-classifier: labels must be at most the {len(y)} training images "
                         f"(received labels={n})")
     rng = np.random.default_rng(seed)
     picked = []
@@ -77,10 +73,7 @@ def train_pretrain_classifier(ctx: RunContext, params: recipes.PretrainClassifie
     the same classifier trained on `labels` labelled images twice, from the pretrained
     encoder and from scratch; accuracy of both on the validation set. A resumed attempt
     resumes the AE and restarts the classifiers."""
-    require_images(ctx)
     data = ctx.dataset()
-    if data.y_train is None or data.num_classes < 2:
-        raise UserError(f"pretrain-classifier needs a labelled dataset; {data.name!r} has no labels")
     picked = balanced_indices(data.y_train, params.labels, data.num_classes, ctx.spec.seed)
     model = train_autoencoder(ctx, build_stacked_ae)
     encoder = encoder_of(model)

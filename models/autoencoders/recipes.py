@@ -11,14 +11,12 @@ from typing import TYPE_CHECKING, Callable, Optional, Sequence
 import keras
 import numpy as np
 
-from latentq.errors import UserError
 from latentq.models import training
 from latentq.models.autoencoders.builders import (build_conv_ae, build_denoising_ae, build_linear_ae, build_recurrent_ae,
                                         build_sparse_ae, build_sparse_kl_ae, build_stacked_ae, build_tied_ae)
 from latentq.models.autoencoders.monitors import ActivationCallback
 from latentq.models.codings import baseline_mse, encode, encoder_of, preload_tsne, save_tsne, sparsity
 from latentq.models.predict import batched
-from latentq.models.input_checks import require_images, require_unit_range
 from latentq.recipes import autoencoders as recipes
 
 if TYPE_CHECKING:
@@ -97,30 +95,22 @@ def train_linear_ae(ctx: RunContext, params: recipes.LinearAEParams) -> None:
 
 @recipes.STACKED_AE.trainer
 def train_stacked_ae(ctx: RunContext, params: recipes.StackedAEParams) -> None:
-    require_images(ctx)
     train_autoencoder(ctx, build_stacked_ae)
 
 
 @recipes.TIED_AE.trainer
 def train_tied_ae(ctx: RunContext, params: recipes.TiedAEParams) -> None:
-    require_images(ctx)
     train_autoencoder(ctx, build_tied_ae)
 
 
 @recipes.CONV_AE.trainer
 def train_conv_ae(ctx: RunContext, params: recipes.ConvAEParams) -> None:
-    require_images(ctx)
     train_autoencoder(ctx, build_conv_ae)
 
 
 @recipes.RECURRENT_AE.trainer
 def train_recurrent_ae(ctx: RunContext, params: recipes.RecurrentAEParams) -> None:
-    data = ctx.dataset()
-    if len(data.sample_shape) not in (1, 2, 3):
-        raise UserError(f"recurrent-ae reads samples as sequences: (steps,), (steps, features) or images; "
-                        f"dataset {data.name!r} has samples of shape {data.sample_shape}")
-    require_unit_range(ctx)
-    mean = data.x_train.mean(axis=0)
+    mean = ctx.dataset().x_train.mean(axis=0)
     train_autoencoder(ctx, lambda params, shape: build_recurrent_ae(params, shape, mean=mean))
 
 
@@ -135,7 +125,6 @@ def _noisy(params, x: np.ndarray, seed: int) -> np.ndarray:
 
 @recipes.DENOISING_AE.trainer
 def train_denoising_ae(ctx: RunContext, params: recipes.DenoisingAEParams) -> None:
-    require_images(ctx)
     data = ctx.dataset()
     model = train_autoencoder(ctx, lambda p, shape: build_denoising_ae(p, shape, seed=ctx.spec.seed))
     noisy = _noisy(params, data.x_val, ctx.spec.seed + 1)
@@ -147,7 +136,6 @@ def train_denoising_ae(ctx: RunContext, params: recipes.DenoisingAEParams) -> No
 
 
 def _train_sparse(ctx, build: Callable) -> None:
-    require_images(ctx)
     data = ctx.dataset()
     model = train_autoencoder(ctx, build, callbacks=lambda m: [ActivationCallback(ctx, encoder_of(m), data.x_val)])
     ctx.record(ctx.spec.epochs, **sparsity(encode(encoder_of(model), data.x_val)))

@@ -111,12 +111,6 @@ class WeightAverage(keras.layers.Layer):
                 shadow.assign(current)
         self.images_seen.assign_add(ops.cast(batch_size, "float32"))
 
-    def reset_to(self, network: Source) -> None:
-        """Restart the average from the network's current weights (images_seen back to 0)."""
-        for shadow, weight in zip(self.shadows, self._check(network)):
-            shadow.assign(weight)
-        self.images_seen.assign(0.0)
-
     # -- using the averaged weights -------------------------------------------------------------
 
     def copy_to(self, network: Source) -> Source:

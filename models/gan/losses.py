@@ -27,7 +27,7 @@ The gradient penalties open a gradient tape: the TensorFlow-tied part, called fr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable
 
 import keras
 from keras import ops

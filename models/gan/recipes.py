@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from latentq.models import training
-from latentq.models.input_checks import require_images
 from latentq.models.gan.model import GAN, compile_gan, ema_half_life
 from latentq.models.gan.builders import build_dcgan, build_dense_gan
 from latentq.models.gan.monitors import HeldOutMonitor, QualityMonitor, save_epoch_curves
@@ -25,7 +24,6 @@ def train_adversarial(ctx, build: Callable[..., GAN], sample_fn: SampleFn = gene
                       extra_callbacks: tuple = ()) -> GAN:
     """Resume or build + compile, fit (one compiled step per batch, both phases) with the sample
     and quality monitors, then save model.keras, the final samples and the curves."""
-    require_images(ctx)
     data = ctx.dataset()
     params = ctx.params
     if 0 < params.ema < 1:  # a per-step decay: the half-life in images at this batch size

@@ -18,12 +18,6 @@ def positive_float(name: str, value) -> float:
     return float(value)
 
 
-def non_negative_float(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or not math.isfinite(value):
-        raise ValueError(f"`{name}` must be a number >= 0. Received: {name}={value!r}")
-    return float(value)
-
-
 def seed(value) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise ValueError(f"`seed` must be None or a non-negative integer. Received: seed={value!r}")

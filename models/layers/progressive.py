@@ -18,7 +18,6 @@ All are registered as `latentq>Name`, check their arguments ("Received: ..."), a
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import keras
 from keras import ops

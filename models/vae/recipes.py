@@ -8,7 +8,6 @@ import keras
 import numpy as np
 
 from latentq.models import training
-from latentq.models.input_checks import require_images
 from latentq.models.predict import batched
 from latentq.models.samples import SampleMonitor, fixed_noise
 from latentq.models.vae.model import VAE
@@ -32,7 +31,6 @@ def mean_codings(encoder: keras.Model, images: np.ndarray) -> np.ndarray:
 
 
 def train_vae(ctx, build: Callable) -> VAE:
-    require_images(ctx)
     data = ctx.dataset()
     params = ctx.params
     noise = fixed_noise(ctx.spec.seed, SAMPLE_GRID, params.codings)

@@ -12,9 +12,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from latentq.errors import UserError
 from latentq.models.gan.progressive.canvas import Frame, stage_resolutions
-from latentq.models.input_checks import require_images
 from latentq.models.samples import SAMPLE_GRID, fixed_noise, generate_images
 
 
@@ -260,15 +258,10 @@ class GrowthSchedule(keras.callbacks.Callback):
 
 def growth_schedule(ctx, knobs) -> GrowthSchedule:
     """The run's GrowthSchedule from its parameters `knobs` (GrowthParams' start_resolution,
-    epochs_per_stage, fade_in, and codings); a start_resolution above the images' padded size
-    is a one-line error, a plan that never reaches the last stage a warning."""
-    require_images(ctx)
+    epochs_per_stage, fade_in, and codings; the recipe's data needs keep start_resolution within
+    the images' padded size); a plan that never reaches the last stage is a warning."""
     data = ctx.dataset()
     frame = Frame.of(data.sample_shape)
-    if knobs.start_resolution > frame.size:
-        raise UserError(f"start_resolution={knobs.start_resolution} is larger than the images of {data.name} "
-                        f"({frame.shape[0]}x{frame.shape[1]}, padded to {frame.size}x{frame.size}); allowed: "
-                        f"{', '.join(str(r) for r in stage_resolutions(4, frame.size))}")
     plan = GrowthPlan.make(stage_resolutions(knobs.start_resolution, frame.size), ctx.spec.epochs,
                            knobs.epochs_per_stage, knobs.fade_in)
     if not plan.final_reached:
