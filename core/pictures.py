@@ -1,7 +1,11 @@
-"""PNG pictures of a run: image grids (Pillow) and plots (matplotlib, Agg)."""
+"""PNG pictures of a run: image grids (Pillow) and plots (matplotlib, Agg).
+
+The `*_png` functions return the file's bytes (a run writes them through its artifact store,
+latentq.runtime.artifacts); the `save_*` ones write them to a local path, atomically."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -36,11 +40,18 @@ def grid(images: np.ndarray, cols: int, pad: int = 2, scale: int = 0) -> np.ndar
     return canvas
 
 
-def save_grid(path: Path, images: np.ndarray, cols: int) -> Path:
+def png(picture: np.ndarray) -> bytes:
+    """A uint8 picture (H, W) or (H, W, C), e.g. a `grid`, as PNG bytes."""
     from PIL import Image
 
-    picture = Image.fromarray(grid(images, cols))
-    return atomic_write(path, lambda tmp: picture.save(tmp, format="PNG"))
+    out = io.BytesIO()
+    Image.fromarray(picture).save(out, format="PNG")
+    return out.getvalue()
+
+
+def save_grid(path: Path, images: np.ndarray, cols: int) -> Path:
+    data = png(grid(images, cols))
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def save_rows(path: Path, rows: Sequence[np.ndarray]) -> Path:
@@ -49,16 +60,22 @@ def save_rows(path: Path, rows: Sequence[np.ndarray]) -> Path:
     return save_grid(path, np.concatenate([np.asarray(r) for r in rows]), cols)
 
 
-def _save_figure(path: Path, fig, tight: bool = True) -> Path:
+def _figure_png(fig, tight: bool = True) -> bytes:
     """PNG at 100 dpi; tight=False keeps the default margins, which fit a curve's labels and
     save the second drawing pass a tight bounding box costs (about half of a curve's time)."""
     import matplotlib.pyplot as plt
 
     extra = {"bbox_inches": "tight"} if tight else {}
+    out = io.BytesIO()
     try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100, **extra))
+        fig.savefig(out, format="png", dpi=100, **extra)
     finally:
         plt.close(fig)
+    return out.getvalue()
+
+
+def _save(path: Path, data: bytes) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def preload() -> None:
@@ -77,6 +94,10 @@ def _pyplot():
 
 def save_curves(path: Path, history: dict[str, Sequence[float]], title: str,
                 steps: Optional[Sequence[int]] = None) -> Path:
+    return _save(path, curves_png(history, title, steps))
+
+
+def curves_png(history: dict[str, Sequence[float]], title: str, steps: Optional[Sequence[int]] = None) -> bytes:
     """Loss curves: one line per named series against epoch."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -87,10 +108,14 @@ def save_curves(path: Path, history: dict[str, Sequence[float]], title: str,
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    return _save_figure(path, fig, tight=False)
+    return _figure_png(fig, tight=False)
 
 
 def save_scatter(path: Path, points: np.ndarray, labels: Optional[np.ndarray], title: str) -> Path:
+    return _save(path, scatter_png(points, labels, title))
+
+
+def scatter_png(points: np.ndarray, labels: Optional[np.ndarray], title: str) -> bytes:
     """2-D points, coloured by label where there are labels."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 5))
@@ -102,4 +127,4 @@ def save_scatter(path: Path, points: np.ndarray, labels: Optional[np.ndarray], t
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
-    return _save_figure(path, fig)
+    return _figure_png(fig)

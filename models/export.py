@@ -12,14 +12,18 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Union
 
 import keras
 
 import latentq.models  # noqa: F401  (registers latentq's layers so the run's model loads)
 from latentq.errors import UserError
-from latentq.files import atomic_write_json
+from latentq.runtime.artifacts import ArtifactStore, as_store, put_json
 
 PART_NAMES = ("generator", "decoder", "encoder")
+# A part with several outputs serves them by name (the SavedModel's signature says which is which,
+# instead of output_0/1/2): a VAE encoder's [mean, log-variance, sampled codings].
+OUTPUT_NAMES = {"encoder": ("z_mean", "z_log_var", "z")}
 
 
 @dataclass
@@ -65,27 +69,47 @@ def _shape(shape) -> list:
     return list(shape) if shape is not None else []
 
 
-def export_model(model_path: Path, out_dir: Path, fmt: str = "keras") -> list[Exported]:
+def export_saved_model(part: keras.Model, name: str, folder: Path) -> None:
+    """`part` as a TensorFlow SavedModel whose `serve` endpoint (and serving_default signature)
+    returns its outputs by name when OUTPUT_NAMES names them."""
+    names = OUTPUT_NAMES.get(name)
+    outputs = part.outputs if isinstance(part.outputs, (list, tuple)) else [part.outputs]
+    if not names or len(outputs) != len(names) or len(part.inputs) != 1:
+        part.export(str(folder), format="tf_saved_model", verbose=False)
+        return
+    import tensorflow as tf
+
+    archive = keras.export.ExportArchive()
+    archive.track(part)
+    source = part.inputs[0]
+    archive.add_endpoint("serve", lambda x: dict(zip(names, part(x, training=False))),
+                         input_signature=[tf.TensorSpec(source.shape, source.dtype, name=source.name)])
+    archive.write_out(str(folder), verbose=False)
+
+
+def export_model(model_path: Path, out: Union[Path, ArtifactStore], fmt: str = "keras") -> list[Exported]:
+    """Write the parts of the model at `model_path` into `out` (a folder, or a store): <part>.keras
+    or a <part>/ SavedModel each, and export.json listing them."""
     if fmt not in ("keras", "saved_model"):
         raise UserError(f"--format {fmt!r}: allowed keras, saved_model")
     model = keras.models.load_model(model_path, compile=False)
     parts = parts_of(model)
     if not parts:
         raise UserError(f"{model_path}: the model has no generator, decoder or encoder sub-model to export")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    files = as_store(out)
     done = []
     for name, part in parts.items():
         needs = latentq_layers(part)
         if fmt == "keras":
-            path = out_dir / f"{name}.keras"
-            part.save(path)
+            path = files.put(f"{name}.keras", lambda tmp, part=part: part.save(tmp))
             standalone = not needs
         else:
-            path = out_dir / name
-            part.export(str(path), format="tf_saved_model", verbose=False)
+            with files.local_path(name) as folder:
+                export_saved_model(part, name, folder)
+            path = files.location(name)
             standalone, needs = True, []
-        done.append(Exported(name, str(path), fmt, _shape(part.input_shape), _shape(part.output_shape),
+        done.append(Exported(name, path, fmt, _shape(part.input_shape), _shape(part.output_shape),
                              standalone, needs))
-    atomic_write_json(out_dir / "export.json", {"source": str(model_path), "parts": [asdict(d) for d in done]})
+    put_json(files, "export.json", {"source": str(model_path), "parts": [asdict(d) for d in done]})
     return done
 

@@ -240,10 +240,11 @@ def run(ctx) -> None:
     options = spec.generate or GenerateOptions()
     parent = ctx.parent_spec(options)
     info = get_recipe(parent.recipe)
-    model_path = ctx.parent_model_path()
-    if not model_path.is_file():
-        raise UserError(f"run {spec.parent} has no model.keras (expected {model_path})")
-    model = keras.models.load_model(model_path, compile=False)
+    trained = ctx.parent_files()
+    if not trained.exists("model.keras"):
+        raise UserError(f"run {spec.parent} has no model.keras (expected {trained.location('model.keras')})")
+    with trained.local_path("model.keras") as model_path:
+        model = keras.models.load_model(model_path, compile=False)
     with sampling_weights(model):  # a GAN's averaged generator, when it kept one
         _generate(ctx, model, parent, info, options)
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 from typing import Callable, Optional
 
 import keras
 import numpy as np
 
-from latentq.files import atomic_write
 from latentq.models.predict import batched
+from latentq.runtime.checkpoints import MONTAGE
 
 SAMPLE_GRID = 64  # fixed-noise samples drawn each epoch (an 8x8 grid)
 MONTAGE_COLS = 8  # of which the montage follows the first 8
@@ -58,10 +59,9 @@ class SampleMonitor(keras.callbacks.Callback):
         self.cols = cols or int(math.ceil(math.sqrt(len(noise))))
         self.montage_cols = min(montage_cols, len(noise))
         self.max_rows = max_rows
-        self.store_path = ctx.checkpoint_dir / "montage.npz"
         self.rows: dict[int, np.ndarray] = {}
-        if self.montage_cols and self.store_path.exists():
-            with np.load(self.store_path) as saved:
+        if self.montage_cols and ctx.files.exists(MONTAGE):
+            with ctx.files.open(MONTAGE) as fh, np.load(io.BytesIO(fh.read())) as saved:
                 self.rows = {int(e): row for e, row in zip(saved["epochs"], saved["rows"])}
 
     def on_epoch_end(self, epoch, logs=None):
@@ -79,7 +79,7 @@ class SampleMonitor(keras.callbacks.Callback):
         self.rows[done] = images[: self.montage_cols]
         epochs = sorted(self.rows)
         rows = np.stack([self.rows[e] for e in epochs])
-        self.ctx.writer.submit(lambda: atomic_write(self.store_path, lambda tmp: np.savez(
+        self.ctx.writer.submit(lambda: self.ctx.files.put(MONTAGE, lambda tmp: np.savez(
             tmp, epochs=np.array(epochs), rows=rows)), part="picture")
         shown = montage_epochs(epochs, self.max_rows)
         self.ctx.save_grid("montage", "images/evolution.png",

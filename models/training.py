@@ -10,6 +10,8 @@ from typing import Callable, Optional, Sequence
 import keras
 import numpy as np
 
+from latentq.runtime.checkpoints import LATEST
+
 _configured = False
 
 # Validation only evaluates: a larger batch than training's gives the same mean loss in fewer calls.
@@ -51,7 +53,10 @@ def resume(ctx, load: bool = True) -> Resume:
     state = ctx.checkpoint_state()
     if not state:
         return Resume(epoch=0, model=None)
-    model = keras.models.load_model(ctx.checkpoint_dir / "latest.keras") if load else None
+    model = None
+    if load:
+        with ctx.files.local_path(LATEST) as path:
+            model = keras.models.load_model(path)
     epoch = int(state["epoch"])
     ctx.mark_resumed(epoch)
     ctx.event("info", f"resumed from the checkpoint after epoch {epoch}")

@@ -4,18 +4,25 @@ its optimizer and EMA state, written by latentq.runtime.snapshot) and `checkpoin
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from latentq.db.schema import Run
 
+if TYPE_CHECKING:
+    from latentq.runtime.artifacts import ArtifactStore
 
-def missing_checkpoint(run: Run, artifact_root: Path) -> Optional[str]:
-    """Why this process cannot resume `run` (its recorded checkpoint is not visible under this
-    artifact root), in one line; None when it can."""
+LATEST = "checkpoints/latest.keras"
+STATE = "checkpoints/state.json"
+MONTAGE = "checkpoints/montage.npz"  # the sample montage's rows so far (latentq.models.samples)
+
+
+def missing_checkpoint(run: Run, runs: "ArtifactStore") -> Optional[str]:
+    """Why this process cannot resume `run` (its recorded checkpoint is not visible in `runs`, the
+    artifact store's runs/ of this process), in one line; None when it can."""
     if run.checkpoint_epoch is None:
         return None
-    path = artifact_root / run.id / "checkpoints" / "state.json"
-    if path.is_file():
+    files = runs.scope(run.id)
+    if files.exists(STATE):
         return None
-    return f"checkpoint after epoch {run.checkpoint_epoch} not found at {path} (artifact root {artifact_root})"
+    return (f"checkpoint after epoch {run.checkpoint_epoch} not found at {files.location(STATE)} "
+            f"(artifact root {runs.location()})")

@@ -5,7 +5,7 @@ TensorFlow-free: recipes in latentq.models receive a RunContext and do the Keras
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import threading
 import time
@@ -17,9 +17,10 @@ import numpy as np
 
 from latentq import datasets, pictures
 from latentq.db.store import Store
-from latentq.files import atomic_write, atomic_write_json, inside
 from latentq.spec import GenerateOptions, JobSpec, check_generate_parent
-from latentq.runtime.tensorboard import EventWriter, read_png
+from latentq.runtime.artifacts import ArtifactStore, put_json, read_json
+from latentq.runtime.checkpoints import LATEST, STATE
+from latentq.runtime.tensorboard import EventWriter
 from latentq.runtime.timings import Timings
 from latentq.runtime.writer import BackgroundWriter
 
@@ -102,14 +103,19 @@ PROCESS_SHUTDOWN = threading.Event()
 
 
 class RunContext:
-    def __init__(self, store: Store, run_id: str, owner: str, spec: JobSpec, run_dir: Path,
-                 signals: Signals, max_seconds: Optional[float] = None):
+    def __init__(self, store: Store, run_id: str, owner: str, spec: JobSpec, signals: Signals, *,
+                 runs: ArtifactStore, cache: ArtifactStore, max_seconds: Optional[float] = None):
         self.store = store
         self.run_id = run_id
         self.owner = owner
         self.spec = spec
         self.params = spec.recipe_params()
-        self.run_dir = run_dir
+        # Every file of the run goes through these (latentq.runtime.artifacts): its own folder,
+        # every run's (a generation job reads its parent's model), and the cache runs share.
+        self.runs = runs
+        self.files = runs.scope(run_id)
+        self.cache = cache
+        self._held = contextlib.ExitStack()  # local paths handed out for the whole run
         self.signals = signals
         self.started = time.monotonic()
         self.timings = Timings(time.perf_counter())
@@ -119,7 +125,7 @@ class RunContext:
         self.writer.submit(pictures.preload, part="picture")  # every run draws curves: matplotlib off the training thread
         self.max_seconds = max_seconds
         self._dataset: Optional[datasets.Dataset] = None
-        self.events_writer = EventWriter(run_dir / "tensorboard")
+        self.events_writer = EventWriter(self.files, "tensorboard")
 
     # ---- inputs --------------------------------------------------------------------------
 
@@ -219,29 +225,24 @@ class RunContext:
         """The trained run this generation job reads, checked against what the job asks of it."""
         return check_generate_parent(self.store, self.spec.parent, options)
 
-    def parent_model_path(self) -> Path:
-        return inside(Path(self.store.artifact_root), f"{self.spec.parent}/model.keras")
+    def parent_files(self) -> ArtifactStore:
+        """The files of the trained run this generation job reads (its model.keras)."""
+        return self.runs.scope(self.spec.parent)
 
     # ---- checkpoints ---------------------------------------------------------------------
 
     @property
     def cache_dir(self) -> Path:
-        """Shared across runs (e.g. the quality classifier per dataset): LATENTQ_HOME/cache."""
-        return self.run_dir.parent.parent / "cache"
-
-    @property
-    def checkpoint_dir(self) -> Path:
-        return self.run_dir / "checkpoints"
+        """The shared cache as a local folder, for libraries that download into one (FID's
+        Inception weights); everything else goes through `cache`."""
+        return self._held.enter_context(self.cache.local_path(""))
 
     def checkpoint_state(self) -> Optional[dict[str, Any]]:
         """The last checkpoint's state ({"epoch": n, ...}), or None when there is none."""
-        path = self.checkpoint_dir / "state.json"
-        if not path.exists():
-            return None
-        return json.loads(path.read_text())
+        return read_json(self.files, STATE)
 
     def save_checkpoint_state(self, state: dict[str, Any]) -> None:
-        atomic_write_json(self.checkpoint_dir / "state.json", state)
+        put_json(self.files, STATE, state)
         self.store.record_checkpoint(self.run_id, self.owner, int(state["epoch"]))
 
     def checkpoint(self, model, epochs_done: int, progress: Optional[int] = None) -> None:
@@ -255,7 +256,7 @@ class RunContext:
         saved_at = time.time()
 
         def write() -> None:
-            atomic_write(self.checkpoint_dir / "latest.keras", taken.write)
+            self.files.put(LATEST, taken.write)
             self.save_checkpoint_state({"epoch": epochs_done, "saved_at": saved_at})
             if progress is not None:
                 self.progress(progress)
@@ -264,58 +265,54 @@ class RunContext:
 
     # ---- artifacts -----------------------------------------------------------------------
 
-    def path(self, rel: str) -> Path:
-        return self.run_dir / rel
-
-    def artifact(self, kind: str, rel: str) -> Path:
-        """Register a file already written under the run folder."""
+    def artifact(self, kind: str, rel: str) -> None:
+        """Register a file already written through `files`."""
         self.store.add_artifact(self.run_id, kind, rel)
-        return self.run_dir / rel
 
-    def save_grid(self, kind: str, rel: str, images: np.ndarray, cols: int) -> Path:
+    def put_artifact(self, kind: str, rel: str, data) -> None:
+        """Write (bytes, or a callback writing a local path) and register one file, now."""
+        self.files.put(rel, data)
+        self.artifact(kind, rel)
+
+    def save_grid(self, kind: str, rel: str, images: np.ndarray, cols: int) -> None:
         """Drawn and written in the background (the images are the caller's to give away)."""
         def write() -> None:
-            pictures.save_grid(self.path(rel), images, cols)
-            self.events_writer.image(rel, kind, read_png(self.path(rel)))
+            picture = pictures.grid(images, cols)
+            self.files.put(rel, pictures.png(picture))
+            self.events_writer.image(rel, kind, picture)
             self.artifact(kind, rel)
 
-        self.writer.submit(write, part="picture")
-        return self.path(rel)
+        self.writer.submit(write, part="picture", key=rel)
 
-    def save_rows(self, kind: str, rel: str, rows: list[np.ndarray]) -> Path:
-        def write() -> None:
-            pictures.save_rows(self.path(rel), rows)
-            self.events_writer.image(rel, kind, read_png(self.path(rel)))
-            self.artifact(kind, rel)
-
-        self.writer.submit(write, part="picture")
-        return self.path(rel)
+    def save_rows(self, kind: str, rel: str, rows: list[np.ndarray]) -> None:
+        """Rows of equally many images (originals over reconstructions), in the background."""
+        self.save_grid(kind, rel, np.concatenate([np.asarray(r) for r in rows]), len(rows[0]))
 
     def close(self) -> None:
         try:
             self.writer.close()
         finally:
-            self.events_writer.close()
+            try:
+                self.events_writer.close()
+            finally:
+                self._held.close()
 
-    def save_curves(self, kind: str, rel: str, names: tuple[str, ...], title: str) -> Path:
+    def save_curves(self, kind: str, rel: str, names: tuple[str, ...], title: str) -> None:
         """Drawn in the background from the metrics recorded so far (when there are any)."""
         def write() -> None:
             history = self.history(*names)
             if history:
-                pictures.save_curves(self.path(rel), history, title)
-                self.artifact(kind, rel)
+                self.put_artifact(kind, rel, pictures.curves_png(history, title))
 
-        self.writer.submit(write, part="picture")
-        return self.path(rel)
+        self.writer.submit(write, part="picture", key=rel)
 
-    def save_scatter(self, kind: str, rel: str, points: np.ndarray, labels: Optional[np.ndarray], title: str) -> Path:
-        pictures.save_scatter(self.path(rel), points, labels, title)
-        return self.artifact(kind, rel)
+    def save_scatter(self, kind: str, rel: str, points: np.ndarray, labels: Optional[np.ndarray], title: str) -> None:
+        self.put_artifact(kind, rel, pictures.scatter_png(points, labels, title))
 
-    def save_model(self, model, rel: str = "model.keras", kind: str = "model") -> Path:
+    def save_model(self, model, rel: str = "model.keras", kind: str = "model") -> None:
         with self.phase("saving the model"), self.timings.measure("checkpoint"):
-            atomic_write(self.path(rel), lambda tmp: model.save(tmp))
-        return self.artifact(kind, rel)
+            self.files.put(rel, lambda tmp: model.save(tmp))
+        self.artifact(kind, rel)
 
     def keras_callbacks(self) -> list:
         from latentq.runtime.callbacks import JobCallback

@@ -17,7 +17,8 @@ from latentq.data_checks import check_dataset
 from latentq.db.schema import RunStatus
 from latentq.db.store import Store
 from latentq.errors import UserError
-from latentq.files import atomic_write_json, inside
+from latentq.runtime import artifacts
+from latentq.runtime.artifacts import put_json
 from latentq.runtime.context import RunContext, Signals, StopRun
 from latentq.runtime.lease import Heartbeat
 from latentq.settings import Settings
@@ -73,13 +74,13 @@ def execute_claimed(run_id: str, owner: str, settings: Settings, train: Train,
 def _run_claimed(store: Store, run_id: str, owner: str, settings: Settings, signals: Signals,
                  train: Train) -> None:
     spec = validate_spec_dict(store.spec(run_id))
-    run_dir = inside(settings.artifact_root, run_id)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / "spec.json", spec.model_dump(mode="json"))
+    runs = artifacts.runs(settings)
+    put_json(runs.scope(run_id), "spec.json", spec.model_dump(mode="json"))
     store.add_artifact(run_id, "spec", "spec.json")
     params = spec.recipe_params()
     max_seconds = params.max_minutes * 60 if params.max_minutes else None
-    ctx = RunContext(store, run_id, owner, spec, run_dir, signals, max_seconds=max_seconds)
+    ctx = RunContext(store, run_id, owner, spec, signals, runs=runs, cache=artifacts.cache_files(settings),
+                     max_seconds=max_seconds)
     if spec.kind == "train":  # again: the files may have changed since the job was submitted
         check_dataset(ctx.dataset(), spec)
 

@@ -2,24 +2,30 @@
 runs/<id>/tensorboard/, so `tensorboard --logdir $LATENTQ_HOME/runs` shows every run.
 
 Written from the training process only (TensorFlow is imported on first use); a failure to
-write events is logged once and never fails the run."""
+write events is logged once and never fails the run. The event files are appended to as the run
+goes, so the writer gets its folder from the artifact store's `local_path` for the whole run."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
-from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from latentq.runtime.artifacts import ArtifactStore
 
 log = logging.getLogger("latentq.tensorboard")
 _NUMBERED = re.compile(r"(\d+)\.[a-z]+$", re.IGNORECASE)
 
 
 class EventWriter:
-    def __init__(self, logdir: Path):
-        self.logdir = logdir
+    def __init__(self, files: "ArtifactStore", name: str = "tensorboard"):
+        self.files = files
+        self.name = name
+        self._held = contextlib.ExitStack()  # the local folder, until close (a remote store uploads it then)
         self._writer = None
         self._broken = False
         self.last_step = 0
@@ -29,14 +35,15 @@ class EventWriter:
             try:
                 import tensorflow as tf
 
-                self._writer = tf.summary.create_file_writer(str(self.logdir))
+                logdir = self._held.enter_context(self.files.local_path(self.name))
+                self._writer = tf.summary.create_file_writer(str(logdir))
             except Exception as exc:  # no TensorFlow / TensorBoard here: events are optional
                 self._fail(exc)
         return self._writer
 
     def _fail(self, exc: Exception) -> None:
         if not self._broken:
-            log.warning("TensorBoard events off for %s: %s", self.logdir, exc)
+            log.warning("TensorBoard events off for %s: %s", self.files.location(self.name), exc)
         self._broken = True
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
@@ -81,10 +88,4 @@ class EventWriter:
             except Exception as exc:
                 self._fail(exc)
             self._writer = None
-
-
-def read_png(path: Path) -> Optional[np.ndarray]:
-    from PIL import Image
-
-    with Image.open(path) as img:
-        return np.asarray(img.convert("L" if img.mode in ("L", "1") else "RGB"))
+        self._held.close()

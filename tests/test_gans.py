@@ -304,7 +304,9 @@ def test_dcgan_generator_loads_in_a_fresh_process_and_generates(train_digits, se
 
 def test_sample_monitor_montage_survives_a_resume(tmp_path):
     saved = {}
-    ctx = SimpleNamespace(checkpoint_dir=tmp_path / "checkpoints", timings=Timings(0.0),
+    from latentq.runtime.artifacts import LocalArtifacts
+
+    ctx = SimpleNamespace(files=LocalArtifacts(tmp_path), timings=Timings(0.0),
                           writer=SimpleNamespace(submit=lambda job, part="other": job()),
                           save_grid=lambda kind, rel, images, cols: saved.__setitem__(rel, (kind, images.shape, cols)))
     noise = np.zeros((10, 2), "float32")

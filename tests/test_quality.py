@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from latentq import datasets
+from latentq.runtime.artifacts import LocalArtifacts
 
 pytest.importorskip("keras")
 
@@ -68,7 +69,8 @@ def test_the_reference_is_measured_once_and_again_for_a_retrained_classifier(dig
     classifier = quality.classifier_for("digits", digits_cache)
     measured = dataclasses.replace(classifier, _reference=None)
     features, stats = measured.reference_features(3), measured.reference(3)
-    assert len(list(classifier.path.parent.glob(f"{classifier.path.stem}.reference-3-*.npz"))) == 1
+    folder = digits_cache / "quality"
+    assert len(list(folder.glob(f"{classifier.key}.reference-3-*.npz"))) == 1
 
     def no_dataset(*args, **kwargs):
         raise AssertionError("the dataset was loaded again")
@@ -78,13 +80,14 @@ def test_the_reference_is_measured_once_and_again_for_a_retrained_classifier(dig
     assert np.array_equal(cached.reference_features(3), features)
     assert all(np.array_equal(a, b) for a, b in zip(cached.reference(3), stats))
 
-    stat = classifier.path.stat()  # a retrained classifier has another mtime: its features differ
-    os.utime(classifier.path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    path = folder / f"{classifier.key}.keras"
+    stat = path.stat()  # a retrained classifier has another version (mtime): its features differ
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     try:
         with pytest.raises(AssertionError, match="loaded again"):
             dataclasses.replace(classifier, _reference=None).reference(3)
     finally:
-        os.utime(classifier.path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
 def test_grey_images_may_carry_a_channel_axis_and_wrong_shapes_are_refused(digits_cache, digits):
@@ -106,7 +109,7 @@ def test_a_waiting_worker_uses_the_classifier_the_lock_holder_wrote(digits_cache
     key = quality.cache_key("digits")
     folder = tmp_path / "quality"
     results = []
-    with quality._file_lock(folder / f"{key}.lock"):
+    with LocalArtifacts(tmp_path).scope("quality").lock(f"{key}.lock"):
         waiter = threading.Thread(target=lambda: results.append(quality.classifier_for("digits", tmp_path)))
         waiter.start()
         time.sleep(0.5)

@@ -14,8 +14,8 @@ from typing import Any, Callable, Optional
 from latentq.db import reads
 from latentq.db.schema import RunStatus
 from latentq.db.store import Store
-from latentq.files import inside
 from latentq.formatting import age, best_runs, key_metric, label
+from latentq.runtime.artifacts import LocalArtifacts
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
 _EPOCH_FILE = re.compile(r"^(?P<stem>.*?)(?P<num>\d+)\.(png|jpe?g|gif|webp)$", re.IGNORECASE)
@@ -142,8 +142,9 @@ def compare_page(store: Store, ids: list[str], group: Optional[str], file_url: F
 
 
 def file_path(store: Store, run_id: str, rel: str) -> Path:
-    """A run's file, refusing any path that leaves the artifact root (.., absolute, symlinks)."""
-    return inside(store.artifact_root, f"{run_id}/{rel}")
+    """A run's file through the artifact store, refusing any path that leaves the run's folder
+    (.., absolute, symlinks): a UserError."""
+    return LocalArtifacts(store.artifact_root).scope(run_id).path(rel)
 
 
 def template_helpers(template: str, context: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from latentq.db.schema import RunStatus
-from latentq.files import inside
+from latentq.runtime import artifacts
+from latentq.runtime.artifacts import ArtifactStore
 from latentq.settings import Settings
 from latentq.worker.jobs import requeue
 
@@ -28,9 +29,9 @@ log = logging.getLogger("latentq.worker")
 LOG_NAME = "run.log"
 
 
-def run_log_path(settings: Settings, run_id: str) -> Path:
-    """The run's own log (what its training processes printed): runs/<id>/run.log."""
-    return inside(settings.artifact_root, run_id) / LOG_NAME
+def run_log(settings: Settings, run_id: str) -> tuple[ArtifactStore, str]:
+    """Where the run's own log (what its training processes printed) is: run.log in its files."""
+    return artifacts.run_files(settings, run_id), LOG_NAME
 
 
 class WorkerState:
@@ -118,14 +119,26 @@ def _stamp() -> str:
 
 def train_in_child(run_id: str, owner: str, settings: Settings) -> dict[str, Any]:
     """Train a run claimed by `owner` in a new process; wait for it; return the run's status."""
-    from latentq.runtime.context import PROCESS_SHUTDOWN, Signals
-    from latentq.runtime.job import open_store, worker_name
-    from latentq.runtime.lease import Heartbeat
+    from latentq.runtime.job import open_store
 
     store = open_store(settings)
     run = store.get(run_id)
-    path = run_log_path(settings, run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    files, name = run_log(settings, run_id)
+    # Appended to by this process and the child until it has exited (a remote store uploads it then).
+    with files.local_path(name) as path:
+        code = _train_logged(store, run, owner, path, settings)
+        if code != 0:
+            _after_death(store, run_id, owner, code, path, settings)
+    return store.status(run_id)
+
+
+def _train_logged(store, run, owner: str, path: Path, settings: Settings) -> int:
+    """Start the run's training process with its output appended to `path`; its exit code."""
+    from latentq.runtime.context import PROCESS_SHUTDOWN, Signals
+    from latentq.runtime.job import worker_name
+    from latentq.runtime.lease import Heartbeat
+
+    run_id = run.id
     with open(path, "ab") as out:
         out.write(f"==== attempt {run.attempts} of run {run_id} ({run.recipe}) on worker {worker_name()} "
                   f"at {_stamp()} ====\n".encode())
@@ -153,9 +166,7 @@ def train_in_child(run_id: str, owner: str, settings: Settings) -> dict[str, Any
             STATE.children.pop(run_id, None)
             STATE.jobs_done += 1
         start_spare()
-    if code != 0:
-        _after_death(store, run_id, owner, code, path, settings)
-    return store.status(run_id)
+    return code
 
 
 def _after_death(store, run_id: str, owner: str, code: int, path: Path, settings: Settings) -> None:

@@ -2,7 +2,7 @@
 
 FID needs an Inception network, which cannot be downloaded here. Instead a small classifier is
 trained once per labelled dataset (on the dataset's own fixed split with seed 0), cached under
-`<cache_dir>/quality/`, and used for four numbers:
+`quality/` of the shared cache (RunContext.cache, LATENTQ_HOME/cache), and used for four numbers:
 
 - `fcd` (Fréchet classifier distance): the Fréchet distance between Gaussians fitted to the
   classifier's penultimate features of real validation images and of generated images.
@@ -28,21 +28,20 @@ train it at once, and its files are written atomically.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
-import json
+import io
+import os
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import Optional, Union
 
 import keras
 import numpy as np
 
 from latentq import datasets
-from latentq.files import atomic_write, atomic_write_json
+from latentq.runtime.artifacts import ArtifactStore, as_store, put_json, read_json
 
 CLASSIFIER_VERSION = 1
 FEATURES = 64
@@ -53,13 +52,15 @@ MAX_PR_REFERENCE = 5_000  # real features kept for precision / recall (a k-NN ne
 PR_K = 3
 METRICS = ("fcd", "class_coverage", "class_kl", "mean_confidence", "precision", "recall")
 
-_loaded: dict[tuple[str, float], "QualityClassifier"] = {}
+_loaded: dict[tuple[str, str], "QualityClassifier"] = {}
+Cache = Union[str, os.PathLike, ArtifactStore]  # the shared cache (RunContext.cache), or a local folder
 
 
 @dataclass
 class QualityClassifier:
     dataset: str
-    path: Path
+    files: ArtifactStore  # the cache's quality/ folder
+    key: str  # its files there: <key>.keras, <key>.json, <key>.reference-*.npz
     model: keras.Model  # images -> [penultimate features, class probabilities]
     num_classes: int
     accuracy: float
@@ -79,16 +80,16 @@ class QualityClassifier:
             self._reference = self._cached_reference(seed) or self._measure_reference(seed)
         return self._reference
 
-    def _reference_path(self, seed: int) -> Path:
-        """Beside the classifier, named after its file's mtime: a retrained classifier's
+    def _reference_name(self, seed: int) -> str:
+        """Beside the classifier, named after its file's version: a retrained classifier's
         features are measured again."""
-        return self.path.with_name(f"{self.path.stem}.reference-{seed}-{self.path.stat().st_mtime_ns}.npz")
+        return f"{self.key}.reference-{seed}-{self.files.version(f'{self.key}.keras')}.npz"
 
     def _cached_reference(self, seed: int) -> Optional[dict]:
         """The reference measured by an earlier run (it saves loading the dataset and embedding its
         validation images in every run)."""
         try:
-            with np.load(self._reference_path(seed)) as saved:
+            with self.files.open(self._reference_name(seed)) as fh, np.load(io.BytesIO(fh.read())) as saved:
                 return {"seed": seed, "stats": (saved["mean"], saved["covariance"]),
                         "shape": tuple(int(n) for n in saved["shape"]), "features": saved["features"]}
         except (OSError, KeyError, ValueError):
@@ -103,7 +104,7 @@ class QualityClassifier:
                      "features": features[:MAX_PR_REFERENCE]}
         mean, covariance = reference["stats"]
         try:
-            atomic_write(self._reference_path(seed), lambda tmp: np.savez(
+            self.files.put(self._reference_name(seed), lambda tmp: np.savez(
                 tmp, mean=mean, covariance=covariance, shape=np.array(reference["shape"]),
                 features=reference["features"]))
         except OSError:  # a read-only or full cache: the next run measures it again
@@ -139,17 +140,6 @@ def cache_key(dataset: str) -> str:
     return f"{slug}-{digest}-v{CLASSIFIER_VERSION}"
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # released when the holder exits, even if killed
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
 def build_classifier(shape: tuple[int, ...], num_classes: int) -> keras.Model:
     """Two small conv blocks (or an MLP for vectors), a FEATURES-unit penultimate layer, softmax."""
     inputs = keras.Input(shape, name="images")
@@ -170,7 +160,7 @@ def build_classifier(shape: tuple[int, ...], num_classes: int) -> keras.Model:
     return keras.Model(inputs, probs, name="quality_classifier")
 
 
-def _train(data: datasets.Dataset, path: Path, meta_path: Path) -> None:
+def _train(data: datasets.Dataset, files: ArtifactStore, key: str) -> None:
     rng = np.random.default_rng(0)
     x, y = data.x_train, data.y_train
     if len(x) > MAX_TRAIN:
@@ -185,15 +175,15 @@ def _train(data: datasets.Dataset, path: Path, meta_path: Path) -> None:
     model.fit(x, y, batch_size=64, epochs=epochs, shuffle=True, verbose=0)
     seconds = time.perf_counter() - start
     accuracy = float(model.evaluate(data.x_val, data.y_val, batch_size=512, verbose=0)[1])
-    atomic_write(path, lambda tmp: model.save(tmp))
-    atomic_write_json(meta_path, {
+    files.put(f"{key}.keras", lambda tmp: model.save(tmp))
+    put_json(files, f"{key}.json", {
         "dataset": data.name, "version": CLASSIFIER_VERSION, "num_classes": data.num_classes,
         "test_accuracy": accuracy, "epochs": epochs, "train_samples": int(len(x)),
-        "test_samples": int(len(data.x_val)), "train_seconds": seconds, "model": path.name,
+        "test_samples": int(len(data.x_val)), "train_seconds": seconds, "model": f"{key}.keras",
     })
 
 
-def classifier_for(dataset: Union[str, datasets.Dataset], cache_dir: Path) -> Optional[QualityClassifier]:
+def classifier_for(dataset: Union[str, datasets.Dataset], cache: Cache) -> Optional[QualityClassifier]:
     """The cached classifier of a labelled dataset, trained the first time it is asked for.
 
     None when the dataset has no labels (or fewer than 2 classes)."""
@@ -201,26 +191,27 @@ def classifier_for(dataset: Union[str, datasets.Dataset], cache_dir: Path) -> Op
         if dataset.y_train is None or dataset.num_classes < 2:
             return None
         dataset = dataset.name
-    folder = Path(cache_dir) / "quality"
+    files = as_store(cache).scope("quality")
     key = cache_key(dataset)
-    path, meta_path = folder / f"{key}.keras", folder / f"{key}.json"
-    if not meta_path.exists():
-        with _file_lock(folder / f"{key}.lock"):
-            if not meta_path.exists():  # another worker may have trained it while we waited
+    meta_name = f"{key}.json"
+    if not files.exists(meta_name):
+        with files.lock(f"{key}.lock"):
+            if not files.exists(meta_name):  # another worker may have trained it while we waited
                 data = datasets.load(dataset, 0)
                 if data.y_train is None or data.num_classes < 2:
-                    atomic_write_json(meta_path, {"dataset": dataset, "version": CLASSIFIER_VERSION,
-                                                  "num_classes": 0, "note": "no class labels"})
+                    put_json(files, meta_name, {"dataset": dataset, "version": CLASSIFIER_VERSION,
+                                                "num_classes": 0, "note": "no class labels"})
                 else:
-                    _train(data, path, meta_path)
-    memo = (str(meta_path), meta_path.stat().st_mtime)
+                    _train(data, files, key)
+    memo = (files.location(meta_name), files.version(meta_name))
     if memo not in _loaded:
-        meta = json.loads(meta_path.read_text())
+        meta = read_json(files, meta_name)
         if int(meta["num_classes"]) < 2:
             return None
-        model = keras.models.load_model(path, compile=False)
+        with files.local_path(f"{key}.keras") as path:
+            model = keras.models.load_model(path, compile=False)
         both = keras.Model(model.input, [model.get_layer("features").output, model.output])
-        _loaded[memo] = QualityClassifier(dataset=dataset, path=path, model=both,
+        _loaded[memo] = QualityClassifier(dataset=dataset, files=files, key=key, model=both,
                                           num_classes=int(meta["num_classes"]),
                                           accuracy=float(meta["test_accuracy"]), meta=meta)
     return _loaded[memo]
@@ -315,14 +306,14 @@ def class_scores(probs: np.ndarray, num_classes: int) -> dict[str, float]:
     }
 
 
-def evaluate_samples(dataset: Union[str, datasets.Dataset], images: np.ndarray, cache_dir: Path,
+def evaluate_samples(dataset: Union[str, datasets.Dataset], images: np.ndarray, cache: Cache,
                      seed: int = 0) -> dict[str, float]:
     """fcd, class_coverage, class_kl, mean_confidence, precision, recall of generated images (float32 in [0, 1],
     the dataset's sample shape), plus classifier_accuracy. {} for an unlabelled dataset.
 
     The reference is the dataset's validation split with seed 0 (at most MAX_REFERENCE images,
     chosen with `seed`), never seen by the classifier in training."""
-    classifier = classifier_for(dataset, cache_dir)
+    classifier = classifier_for(dataset, cache)
     if classifier is None:
         return {}
     mu, sigma, shape = classifier.reference(seed)
@@ -343,7 +334,7 @@ def record_quality(ctx, images: np.ndarray, step: int, dataset: Optional[str] = 
     when the dataset has no labels to score with."""
     name = dataset or ctx.spec.dataset
     with ctx.phase("quality evaluation"):
-        scores = evaluate_samples(name, images, ctx.cache_dir, seed=ctx.spec.seed)
+        scores = evaluate_samples(name, images, ctx.cache, seed=ctx.spec.seed)
     if not scores:
         ctx.event("info", f"dataset {name!r} has no class labels: fcd / class_coverage are not computed")
         return {}

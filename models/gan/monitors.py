@@ -147,7 +147,7 @@ def evaluate(ctx, images: np.ndarray) -> dict[str, float]:
     """Generation metrics of images in [0, 1] (latentq.models.evaluation.quality); {} for unlabelled datasets."""
     from latentq.models.evaluation.quality import evaluate_samples
 
-    return evaluate_samples(ctx.dataset(), images, ctx.cache_dir, seed=ctx.spec.seed)
+    return evaluate_samples(ctx.dataset(), images, ctx.cache, seed=ctx.spec.seed)
 
 
 def save_epoch_curves(ctx, kind: str, rel: str, names: tuple[str, ...], title: str) -> None:
@@ -160,7 +160,6 @@ def save_epoch_curves(ctx, kind: str, rel: str, names: tuple[str, ...], title: s
             return
         steps = sorted({step for values in series.values() for step in values})
         history = {name: [values.get(step, float("nan")) for step in steps] for name, values in series.items()}
-        pictures.save_curves(ctx.path(rel), history, title, steps=steps)
-        ctx.artifact(kind, rel)
+        ctx.put_artifact(kind, rel, pictures.curves_png(history, title, steps=steps))
 
     ctx.writer.submit(write, part="picture")
