@@ -214,7 +214,7 @@ def _interpolate_w(ctx, model: keras.Model, source: Source, rng: np.random.Gener
 
 def _style_mix(ctx, model: keras.Model, source: Source, options: GenerateOptions, rng: np.random.Generator) -> None:
     """StyleGAN: rows = sources A, columns = sources B; each cell B's coarse styles with A's fine ones."""
-    from latentq.models.gan.stylegan.recipes import MIXING_COLS, MIXING_ROWS, style_mixing_grid
+    from latentq.models.gan.stylegan.sampling import MIXING_COLS, MIXING_ROWS, style_mixing_grid
 
     count = len(_styles(model)[1].inputs)
     if options.crossover is not None and not 1 <= options.crossover < count:

@@ -16,7 +16,7 @@ import latentq.models  # noqa: F401  (registers the custom objects)
 from latentq.models.gan.progressive import canvas
 from latentq.models.gan.progressive.canvas import Frame
 from latentq.models.gan.progressive.growth import GrowthPlan
-from latentq.models.gan.progressive.recipes import ProGAN
+from latentq.models.gan.progressive.model import ProGAN
 from support import artifact_paths, cli
 
 GAN_METRICS = ("loss", "val_loss", "d_loss", "g_loss", "d_real_accuracy", "d_fake_accuracy")

@@ -16,7 +16,8 @@ import pytest
 import latentq.models  # noqa: F401  (registers the custom objects)
 from latentq.models.gan import model as gan
 from latentq.models.gan.stylegan import recipes as stylegan
-from latentq.models.gan.stylegan.recipes import GrowingStyleGAN, StyleGAN
+from latentq.models.gan.stylegan.model import GrowingStyleGAN, StyleGAN
+from latentq.models.gan.stylegan.sampling import style_mixing_grid
 from latentq.recipes.gans import StyleGANParams
 from support import artifact_paths, cli
 
@@ -90,16 +91,16 @@ def test_mixed_styles_switch_from_w1_to_w2_at_a_random_layer():
 def test_style_mixing_grid_rows_give_the_coarse_styles_and_columns_the_fine():
     model = tiny()
     a, b = codings(2, seed=2), codings(3, seed=3)
-    grid = stylegan.style_mixing_grid(model, a, b)
+    grid = style_mixing_grid(model, a, b)
     assert grid.shape == (3 * 4, 8, 8)
     rows = grid.reshape(3, 4, 8, 8)
     pure_a, pure_b = np_(model.generator(a)), np_(model.generator(b))
     np.testing.assert_allclose(rows[0, 0], 1.0)  # the blank corner
     np.testing.assert_allclose(rows[0, 1:], np.clip(pure_b, 0, 1), atol=1e-5)
     np.testing.assert_allclose(rows[1:, 0], np.clip(pure_a, 0, 1), atol=1e-5)
-    all_a = stylegan.style_mixing_grid(model, a, b, crossover=4).reshape(3, 4, 8, 8)
+    all_a = style_mixing_grid(model, a, b, crossover=4).reshape(3, 4, 8, 8)
     np.testing.assert_allclose(all_a[1:, 1:], np.repeat(all_a[1:, :1], 3, axis=1), atol=1e-5)  # A's styles only
-    all_b = stylegan.style_mixing_grid(model, a, b, crossover=0).reshape(3, 4, 8, 8)
+    all_b = style_mixing_grid(model, a, b, crossover=0).reshape(3, 4, 8, 8)
     np.testing.assert_allclose(all_b[1:, 1:], np.repeat(all_b[:1, 1:], 2, axis=0), atol=1e-5)  # B's styles only
     assert not np.allclose(rows[1:, 1:], all_a[1:, 1:], atol=1e-4)  # the half-and-half cells differ from both
 
@@ -224,7 +225,7 @@ def test_growing_stages_keep_the_generator_contract_and_fade_in_from_the_previou
     small.set_alpha(1.0)
     assert not np.allclose(np_(small.generator(z))[:, ::2, ::2], np_(small.generator(z))[:, 1::2, 1::2], atol=1e-4)
 
-    grid = stylegan.style_mixing_grid(small, codings(2, seed=2), codings(3, seed=3))
+    grid = style_mixing_grid(small, codings(2, seed=2), codings(3, seed=3))
     assert grid.shape == (3 * 4, 8, 8)  # the current stage's synthesis, its 4 styles split at 2
     with pytest.raises(ValueError, match="Received: resolution=16"):
         small.grow(16)

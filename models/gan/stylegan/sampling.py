@@ -9,6 +9,8 @@
   it to the first (coarse) layers, as the paper's cutoff.
 - `interpolate_w(mapping, z0, z1, steps)`: w linearly between mapping(z0) and mapping(z1)
   (interpolating in w, not z, is what the paper's perceptual-path-length argument is about).
+- `style_mixing_grid(model, a, b)`: the style-mixing picture (coarse styles of sources A with
+  the fine styles of sources B), drawn after training and by `latentq generate --style-mix`.
 
 Everything is `keras.ops`, usable in a compiled `train_step` or in a generation job.
 """
@@ -21,6 +23,7 @@ import keras
 import numpy as np
 from keras import ops
 
+MIXING_ROWS, MIXING_COLS = 5, 6  # sources A (rows) and B (columns) of the style-mixing picture
 W_AVG_BETA = 0.995  # stylegan2's w_avg_beta: a ~200-step memory
 
 
@@ -77,3 +80,24 @@ def interpolate_w(mapping: keras.Model, z0: np.ndarray, z1: np.ndarray, steps: i
                                         training=False))
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
     return ends[0] + t * (ends[1] - ends[0])
+
+
+def style_mixing_grid(model: keras.Model, a: np.ndarray, b: np.ndarray, crossover: Optional[int] = None) -> np.ndarray:
+    """(len(a) + 1) x (len(b) + 1) images, row by row: a blank, then the B sources; each next row
+    an A source, then A's coarse styles (layers < crossover, default half) with each B's fine
+    ones: a row shares its coarse shape, a column its fine detail (the paper's figure 3)."""
+    generator = model.get_layer("generator")
+    mapping, synthesis = generator.get_layer("mapping"), generator.get_layer("synthesis")
+    count = len(synthesis.inputs)
+    crossover = count // 2 if crossover is None else crossover
+
+    def images(styles):
+        return np.clip(ops.convert_to_numpy(synthesis(styles, training=False)), 0.0, 1.0)
+
+    wa, wb = mapping(a, training=False), mapping(b, training=False)
+    rows = [np.concatenate([np.ones((1, *model.image_shape), "float32"), images([wb] * count)])]
+    for i in range(len(a)):
+        coarse = ops.repeat(wa[i:i + 1], len(b), axis=0)
+        cells = images([coarse] * crossover + [wb] * (count - crossover))
+        rows.append(np.concatenate([images([wa[i:i + 1]] * count), cells]))
+    return np.concatenate(rows)
