@@ -79,7 +79,10 @@ def submit(recipe: str, as_json: bool, queue: str, priority: int, wait: bool, ma
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 def status(run_id: str, as_json: bool) -> None:
     """Print a run's status (one line)."""
-    st = common.store().status(run_id)
+    from latentq.cli import waiting
+
+    store = common.store()
+    st = waiting.explain(store, [store.status(run_id)])[0]
     render.out(as_json, st, lambda: click.echo(render.status_line(st)))
 
 
@@ -116,7 +119,10 @@ def list_runs(status_filter: Optional[str], recipe: Optional[str], name: Optiona
     from latentq.db import reads
 
     store = common.store()
+    from latentq.cli import waiting
+
     statuses = reads.list_statuses(store, limit=limit, status=status_filter, recipe=recipe, name=name, group=group)
+    waiting.explain(store, statuses)
     render.out(as_json, statuses, lambda: render.status_table(statuses, wide=wide))
 
 

@@ -72,9 +72,10 @@ def status_line(status: dict[str, Any]) -> str:
     shown = " ".join(f"{k}={fmt(m[k])}" for k in ("loss", "val_loss", "fcd") if k in m)
     name = f" ({status['name']})" if status.get("name") else ""
     tail = f": {status['error']}" if status.get("error") else ""
+    waits = f"; {note(status)}" if status.get("waiting_reason") else ""
     return (f"{status['id']}{name} {status['status']}{tail} {status['recipe']} on {status['dataset']} "
             f"epoch {status['epoch']}/{status['epochs']} attempts {status['attempts']}"
-            + (f" {shown}" if shown else ""))
+            + (f" {shown}" if shown else "") + waits)
 
 
 def final_lines(status: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ store can call them without this module importing it."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable, Optional, Protocol
 
@@ -38,9 +38,12 @@ def iso(value: Optional[datetime]) -> Optional[str]:
 # ---- the status object --------------------------------------------------------------------------
 
 
-def waiting(run: Any, now: Optional[datetime] = None) -> tuple[Optional[float], Optional[str]]:
+def waiting(run: Any, now: Optional[datetime] = None,
+            workers_note: Optional[str] = None) -> tuple[Optional[float], Optional[str]]:
     """How long a queued run has waited (seconds) and why; (None, None) for other runs.
-    `run` is a Run or a row with its status, queued_at, created_at, pid, host, sent_at, sends and queue."""
+    `run` is a Run or a row with its status, queued_at, created_at, pid, host, sent_at, sends and queue.
+    `workers_note` says what the queue's workers are doing (queue_notes); without it the note
+    says only that the run waits for a worker."""
     if run.status != RunStatus.QUEUED:
         return None, None
     now = now or utcnow()
@@ -49,10 +52,62 @@ def waiting(run: Any, now: Optional[datetime] = None) -> tuple[Optional[float], 
         return seconds, f"waiting to start in process {run.pid} on {run.host}"
     if run.sent_at is None:
         return seconds, "message not sent (the broker was unreachable): the sweep re-sends it"
-    why = f"waiting for a worker on queue {run.queue}"
+    why = workers_note or f"waiting for a worker on queue {run.queue}"
     if run.sends > 1:
         why += f"; message re-sent at {iso(run.sent_at)}"
     return seconds, why
+
+
+def queue_notes(store: StoreLike, statuses: list[dict[str, Any]], workers: Optional[list[dict[str, Any]]] = None,
+                stale_after: float = 120.0) -> list[dict[str, Any]]:
+    """Make the waiting notes of the queued runs among `statuses` (status objects or progress
+    reads, changed in place and returned) say what their queue's workers are doing:
+    "waiting: every worker on queue Q is busy (N ahead)", "no live worker consumes queue Q", or
+    "waiting for a free worker on queue Q to take it (N ahead)". `workers`: the live workers'
+    presence (name, queues, runs: latentq.worker.live), or None when unknown: then a run running
+    on Q under a heartbeat fresher than `stale_after` seconds stands for a live, busy worker of Q.
+    Three queries, only when some run is queued."""
+    queued = [st for st in statuses if st.get("status") == RunStatus.QUEUED]
+    if not queued:
+        return statuses
+    ids = [st["id"] for st in queued]
+    cutoff = utcnow() - timedelta(seconds=stale_after)
+    with store.session() as s:
+        rows = {r.id: r for r in s.execute(select(
+            Run.id, Run.status, Run.queue, Run.created_at, Run.queued_at, Run.sent_at, Run.sends, Run.pid, Run.host)
+            .where(Run.id.in_(ids)))}
+        queues = {r.queue for r in rows.values()}
+        line = list(s.execute(select(Run.id, Run.queue).where(
+            Run.status == RunStatus.QUEUED, Run.pid.is_(None), Run.cancel_requested.is_(False),
+            Run.queue.in_(queues)).order_by(func.coalesce(Run.queued_at, Run.created_at), Run.id)))
+        busy_in_sql = dict(s.execute(select(Run.queue, func.count()).where(
+            Run.status == RunStatus.RUNNING, Run.pid.is_(None), Run.heartbeat_at >= cutoff,
+            Run.queue.in_(queues)).group_by(Run.queue)).all())
+    ahead: dict[str, int] = {}
+    seen: dict[str, int] = defaultdict(int)
+    for run_id, queue in line:  # in the order they became queued: those before a run are ahead of it
+        ahead[run_id] = seen[queue]
+        seen[queue] += 1
+    for st in queued:
+        row = rows.get(st["id"])
+        if row is None:
+            continue
+        q, n = row.queue, ahead.get(row.id, 0)
+        if workers is not None:
+            consumers = [w for w in workers if q in (w.get("queues") or [])]
+            free = [w for w in consumers if len(w.get("runs") or []) < int(w.get("concurrency") or 1)]
+            if not consumers:
+                note = f"no live worker consumes queue {q}"
+            elif not free:
+                note = f"waiting: every worker on queue {q} is busy ({n} ahead)"
+            else:
+                note = f"waiting for a free worker on queue {q} to take it ({n} ahead)"
+        elif busy_in_sql.get(q):
+            note = f"waiting: every worker on queue {q} is busy ({n} ahead)"
+        else:
+            note = None
+        st["waiting_seconds"], st["waiting_reason"] = waiting(row, workers_note=note)
+    return statuses
 
 
 def _latest_rows(s: Session, ids, names: Optional[Iterable[str]] = None) -> dict[str, dict[str, float]]:

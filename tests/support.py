@@ -59,7 +59,7 @@ MODULE_KINDS = {
             "recipe_params", "settings"],
     "training": ["autoencoders", "fid", "gan_plugins", "gans", "generation", "precision", "progan", "progress",
                  "quality", "stylegan", "tensorboard_export", "terminal", "timings", "vae"],
-    "integration": ["integration_autoencoders", "integration_worker", "stranded", "supervisor",
+    "integration": ["integration_autoencoders", "integration_worker", "stranded", "supervisor", "waiting",
                     "worker_visibility"],
     "faults": ["faults", "faults_stranded"],
     "browser": ["web_browser"],
