@@ -52,10 +52,10 @@ KINDS = {
 }
 FAST_LANE = "unit or cli"
 MODULE_KINDS = {
-    "unit": ["ae_layers", "compose", "docs_links", "ema", "engine_head", "gan_layers", "gan_losses", "image", "kinds", "layering",
-             "recipe_contract", "saved_models", "spec", "store", "style_layers", "style_sampling", "web",
-             "writer_bound"],
-    "cli": ["cli", "cli_runs", "data_checks", "escapes", "imports", "prefixes", "prepared", "properties",
+    "unit": ["ae_layers", "artifacts", "compose", "docs_links", "ema", "engine_head", "gan_layers", "gan_losses", "image", "kinds",
+             "layering", "read_model", "recipe_contract", "saved_models", "spec", "store", "style_layers", "style_sampling",
+             "web", "writer_bound"],
+    "cli": ["cli", "cli_bulk", "cli_runs", "first_use", "data_checks", "escapes", "imports", "prefixes", "prepared", "properties",
             "recipe_params", "settings"],
     "training": ["autoencoders", "fid", "gan_plugins", "gans", "generation", "precision", "progan", "progress",
                  "quality", "stylegan", "tensorboard_export", "terminal", "timings", "vae"],

@@ -1,6 +1,7 @@
 """Fault tests with real processes: kill -9, SIGTERM, broker restart, cancel, concurrent and
 duplicate submits, visibility-timeout redelivery, disk full. Each is bounded in time and kills
-only the processes it started."""
+only the processes it started. A fault lands at a chosen epoch: the run is held there by the
+test-only pause point (support.PausePoint), not caught mid-run by training slowly."""
 
 from __future__ import annotations
 
@@ -8,132 +9,80 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from support import cli, wait_for
+from support import (PausePoint, assert_resumed_cleanly, cli, epochs_recorded, events, finished, free_port,
+                     has_event, run_job, start_redis_server, submit, wait_for)
 
-# Long enough to kill in the middle (under half a second an epoch here, at 16 steps per call: a
-# fault injected after epoch 2 lands well before the end), small enough to be quick.
-SLOW_EPOCHS = 20
-SLOW_JOB = ["stacked-ae", "--dataset", "mnist-5k", "--epochs", str(SLOW_EPOCHS), "--batch-size", "16",
-            "--set", "hidden=32", "--set", "codings=8"]
+EPOCHS = 4
+JOB = ["stacked-ae", "--dataset", "mnist-5k", "--epochs", str(EPOCHS), "--batch-size", "16",
+       "--set", "hidden=32", "--set", "codings=8"]
 FAST_WORKER = {"LATENTQ_HEARTBEAT_TIMEOUT": "3", "LATENTQ_HEARTBEAT_SECONDS": "0.5"}
-FINISHED = ("succeeded", "failed", "cancelled")
 # Submit processes racing on one database (each a fresh interpreter): enough to interleave their
 # transactions; every one is then trained, so each more costs CI a job.
 CONCURRENT_SUBMITS = 12
 
 
-def submit(*args: str, env=None) -> dict:
-    result = cli("submit", *args, "--json", env=env)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-def finished(store, run_id: str, timeout: float = 240) -> dict:
-    return wait_for(lambda: (s := store.status(run_id))["status"] in FINISHED and s, timeout=timeout,
-                    what=f"run {run_id} to finish")
-
-
-def epochs_recorded(store, run_id: str, name: str = "loss") -> list[int]:
-    return [m.step for m in store.metrics(run_id) if m.name == name]
-
-
-def assert_resumed_cleanly(store, status: dict, epochs: int, n_train: int = 4500, batch: int = 16,
-                           partial_epoch_saved: bool = False) -> None:
-    """Every epoch's metrics once, the optimizer's step count continued, no jump back in loss.
-
-    A kill -9 resumes from the last epoch-end checkpoint: the step count is exact. A stop that
-    checkpoints mid-epoch (SIGTERM, cancel) keeps those steps and replays the rest of that epoch."""
-    assert status["status"] == "succeeded", status
-    assert status["resumed_from_epoch"] is not None and status["resumed_from_epoch"] >= 1
-    assert epochs_recorded(store, status["id"]) == list(range(1, epochs + 1))
-    losses = [m.value for m in store.metrics(status["id"]) if m.name == "loss"]
-    resumed = status["resumed_from_epoch"]
-    assert losses[resumed] < losses[0], losses  # the first resumed epoch is not back at epoch-1 values
-    model_path = next(a["path"] for a in status["artifacts"] if a["kind"] == "model")
-    probe = ("import latentq.models, keras, sys; m = keras.models.load_model(sys.argv[1]); "
-             "print(int(m.optimizer.iterations.numpy()))")
-    out = subprocess.run(["python", "-c", probe, model_path], capture_output=True, text=True, check=True)
-    steps_per_epoch = -(-n_train // batch)
-    iterations = int(out.stdout.strip().splitlines()[-1])
-    if partial_epoch_saved:
-        assert epochs * steps_per_epoch <= iterations < (epochs + 1) * steps_per_epoch
-    else:
-        assert iterations == epochs * steps_per_epoch
-
-
-def test_kill_9_mid_run_then_another_worker_resumes_from_the_checkpoint(start_worker, store):
-    first = start_worker(**FAST_WORKER)
-    run_id = submit(*SLOW_JOB)["id"]
-    wait_for(lambda: store.get(run_id).epoch >= 2, what="epoch 3 to start")
+def test_kill_9_mid_run_then_another_worker_resumes_from_the_checkpoint(start_worker, store, tmp_path):
+    pause = PausePoint(tmp_path, epoch=2)
+    first = start_worker(**FAST_WORKER, **pause.env)
+    run_id = submit(*JOB)["id"]
+    assert pause.wait() == run_id and store.get(run_id).epoch == 2
     first.signal(signal.SIGKILL)
     first.proc.wait(timeout=10)
     start_worker(**FAST_WORKER)
     status = finished(store, run_id)
     assert status["attempts"] == 2
-    assert_resumed_cleanly(store, status, epochs=SLOW_EPOCHS)
-    assert any("stopped sending heartbeats" in e.message for e in store.events(run_id))
+    assert_resumed_cleanly(store, status, epochs=EPOCHS, resumed_from=2)
+    assert has_event(store, run_id, "stopped sending heartbeats")
 
 
-def test_with_two_workers_the_survivor_takes_over(start_worker, store):
-    workers = [start_worker(**FAST_WORKER), start_worker(**FAST_WORKER)]
-    run_id = submit(*SLOW_JOB)["id"]
-    wait_for(lambda: store.get(run_id).epoch >= 2, what="epoch 3 to start")
+def test_with_two_workers_the_survivor_takes_over(start_worker, store, tmp_path):
+    pause = PausePoint(tmp_path, epoch=2)
+    workers = [start_worker(**FAST_WORKER, **pause.env), start_worker(**FAST_WORKER, **pause.env)]
+    run_id = submit(*JOB)["id"]
+    pause.wait()
     owner_pid = int(store.get(run_id).worker.rsplit(":", 1)[1])
     (victim,) = [w for w in workers if w.proc.pid == owner_pid]
     (survivor,) = [w for w in workers if w is not victim]
     victim.signal(signal.SIGKILL)
     status = finished(store, run_id)
     assert status["attempts"] == 2 and status["worker"].endswith(f":{survivor.proc.pid}")
-    assert_resumed_cleanly(store, status, epochs=SLOW_EPOCHS)
+    assert_resumed_cleanly(store, status, epochs=EPOCHS, resumed_from=2)
 
 
-def test_sigterm_hands_the_run_back_to_the_queue_at_once(start_worker, store):
-    first = start_worker(**FAST_WORKER)
-    run_id = submit(*SLOW_JOB)["id"]
-    wait_for(lambda: store.get(run_id).epoch >= 2, what="epoch 3 to start")
+def test_sigterm_hands_the_run_back_to_the_queue_at_once(start_worker, store, tmp_path):
+    pause = PausePoint(tmp_path, epoch=2)
+    first = start_worker(**FAST_WORKER, **pause.env)
+    run_id = submit(*JOB)["id"]
+    pause.wait()
     first.signal(signal.SIGTERM)
     wait_for(lambda: store.get(run_id).status == "queued", timeout=15, what="the run back in the queue")
     assert first.proc.wait(timeout=30) == 0  # a clean warm shutdown
     start_worker(**FAST_WORKER)
     status = finished(store, run_id)
     assert status["attempts"] == 2
-    assert_resumed_cleanly(store, status, epochs=SLOW_EPOCHS, partial_epoch_saved=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _private_redis(port: int, tmp: Path) -> subprocess.Popen:
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(tmp)], stdout=subprocess.DEVNULL)
-    wait_for(lambda: subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip()
-             == b"PONG", timeout=10, what="private redis")
-    return proc
+    assert_resumed_cleanly(store, status, epochs=EPOCHS, partial_epoch_saved=True, resumed_from=2)
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server binary not installed")
 def test_broker_restart_mid_run_does_not_fail_the_run(start_worker, store, monkeypatch, tmp_path):
-    port = _free_port()
-    redis = _private_redis(port, tmp_path)
+    port = free_port()
+    redis = start_redis_server(port, tmp_path)
+    pause = PausePoint(tmp_path, epoch=1)
     try:
         monkeypatch.setenv("LATENTQ_BROKER_URL", f"redis://127.0.0.1:{port}/0")
-        start_worker(**FAST_WORKER)
-        run_id = submit(*SLOW_JOB)["id"]
-        wait_for(lambda: store.get(run_id).epoch >= 1, what="training to start")
+        start_worker(**FAST_WORKER, **pause.env)
+        run_id = submit(*JOB)["id"]
+        pause.wait()
         redis.terminate()
         redis.wait(timeout=10)
-        down_at = store.get(run_id).epoch
-        wait_for(lambda: store.get(run_id).epoch > down_at, what="an epoch to end while the broker is down")
-        redis = _private_redis(port, tmp_path)
+        pause.release()
+        wait_for(lambda: store.get(run_id).epoch > 1, what="an epoch to end while the broker is down")
+        redis = start_redis_server(port, tmp_path)
         status = finished(store, run_id)
         assert status["status"] == "succeeded" and status["attempts"] == 1
         after = submit("linear-ae", "--epochs", "1")  # the worker reconnected and takes new work
@@ -143,34 +92,36 @@ def test_broker_restart_mid_run_does_not_fail_the_run(start_worker, store, monke
         redis.wait(timeout=10)
 
 
-def test_cancel_a_running_run_and_a_queued_one(start_worker, store):
-    running = submit(*SLOW_JOB)["id"]
+def test_cancel_a_running_run_and_a_queued_one(start_worker, store, tmp_path):
+    pause = PausePoint(tmp_path, epoch=1)
+    running = submit(*JOB)["id"]
     queued = submit("linear-ae", "--epochs", "2")["id"]
-    start_worker(**FAST_WORKER)
-    wait_for(lambda: store.get(running).epoch >= 1, what="training to start")
+    start_worker(**FAST_WORKER, **pause.env)
+    pause.wait()
     assert cli("cancel", queued).returncode == 0
     result = cli("cancel", running)
     assert result.returncode == 0 and "cancelling" in result.stdout
     status = finished(store, running, timeout=30)
-    assert status["status"] == "cancelled" and status["epoch"] < SLOW_EPOCHS
+    assert status["status"] == "cancelled" and status["epoch"] == 1
     assert (Path(store.artifact_root) / running / "checkpoints" / "latest.keras").is_file()
     # Only once its message has been delivered and dropped does attempts == 0 say anything.
-    wait_for(lambda: any("dropped" in e.message for e in store.events(queued)), timeout=60,
+    wait_for(lambda: has_event(store, queued, "dropped"), timeout=60,
              what="the cancelled run's message to be delivered and dropped")
     never = store.status(queued)
     assert never["status"] == "cancelled" and never["attempts"] == 0 and never["started_at"] is None
     assert cli("cancel", running).returncode == 1  # already finished: a clear error
 
 
-def test_retry_resumes_a_cancelled_run_from_its_checkpoint(start_worker, store):
-    start_worker(**FAST_WORKER)
-    run_id = submit(*SLOW_JOB)["id"]
-    wait_for(lambda: store.get(run_id).epoch >= 2, what="epoch 3 to start")
+def test_retry_resumes_a_cancelled_run_from_its_checkpoint(start_worker, store, tmp_path):
+    pause = PausePoint(tmp_path, epoch=2)
+    start_worker(**FAST_WORKER, **pause.env)
+    run_id = submit(*JOB)["id"]
+    pause.wait()
     cli("cancel", run_id)
     assert finished(store, run_id, timeout=30)["status"] == "cancelled"
-    assert cli("retry", run_id).returncode == 0
+    assert cli("retry", run_id).returncode == 0  # resumed after epoch 2: the pause is behind it
     status = finished(store, run_id)
-    assert_resumed_cleanly(store, status, epochs=SLOW_EPOCHS, partial_epoch_saved=True)
+    assert_resumed_cleanly(store, status, epochs=EPOCHS, partial_epoch_saved=True, resumed_from=2)
 
 
 @pytest.mark.parametrize("db", ["sqlite", "postgresql"])
@@ -204,8 +155,7 @@ def test_a_duplicated_message_executes_once(start_worker, store):
     make_app(load_settings()).send_task("latentq.run_job", args=[run_id], queue="latentq")  # a duplicate
     start_worker(**FAST_WORKER)
     status = finished(store, run_id)
-    wait_for(lambda: any("dropped" in e.message for e in store.events(run_id)), timeout=30,
-             what="the duplicate to be dropped")
+    wait_for(lambda: has_event(store, run_id, "dropped"), timeout=30, what="the duplicate to be dropped")
     assert status["status"] == "succeeded" and status["attempts"] == 1
     assert epochs_recorded(store, run_id) == [1, 2, 3]
 
@@ -225,18 +175,42 @@ def test_unreachable_database_at_submit_queues_nothing(broker, lq_home):
     assert queued_messages() == 1
 
 
-def test_redelivery_after_the_visibility_timeout_executes_once(start_worker, store):
-    short = {**FAST_WORKER, "LATENTQ_VISIBILITY_TIMEOUT": "2"}
-    start_worker(**short)
-    start_worker(**short)
-    run_id = submit(*SLOW_JOB)["id"]
+def restore_unacked_messages() -> bool:
+    """kombu's sweep that puts messages unacknowledged for longer than the visibility timeout back
+    in their queue, run now: a worker runs it only every unacked_restore_interval (10 s) times
+    unacked_restore_throttle (10) seconds."""
+    from latentq.settings import load_settings
+    from latentq.worker.broker import make_app
+
+    with make_app(load_settings()).connection_for_write() as connection:
+        connection.default_channel.qos.restore_visible(num=100, interval=1)
+    return True
+
+
+def test_redelivery_after_the_visibility_timeout_executes_once(start_worker, store, tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENTQ_VISIBILITY_TIMEOUT", "2")  # the workers' and this process's sweep
+    pause = PausePoint(tmp_path, epoch=1)
+    workers = [start_worker(**FAST_WORKER, **pause.env), start_worker(**FAST_WORKER, **pause.env)]
+    run_id = submit(*JOB)["id"]
+    pause.wait()
+    owner = store.get(run_id).worker
+    # Held past the visibility timeout, the unacknowledged message goes back to the queue, the idle
+    # worker takes it, and its claim finds the run owned and drops the delivery (claim_run).
+    wait_for(lambda: restore_unacked_messages() and has_event(store, run_id, "dropped"), timeout=60,
+             interval=1, what="the redelivery to be dropped")
+    (note,) = [m for m in events(store, run_id) if "dropped" in m]
+    assert note.startswith("delivery to ") and f"dropped: run is running (owned by {owner})" in note
+    pause.release()
     status = finished(store, run_id)
     assert status["status"] == "succeeded" and status["attempts"] == 1, status
-    assert epochs_recorded(store, run_id) == list(range(1, SLOW_EPOCHS + 1))
+    assert epochs_recorded(store, run_id) == list(range(1, EPOCHS + 1))
+    logs = Path(store.artifact_root, run_id, "run.log").read_text() + "".join(
+        w.log_path.read_text() for w in workers)
+    assert logs.count(f"run {run_id}: training process") == 1  # trained once, by one process
+    assert logs.count("==== attempt ") == 1
 
 
 def test_disk_full_fails_the_run_with_the_reason_and_no_half_file(tmp_path, monkeypatch):
-    from support import run_job
     from latentq.db.store import Store
     from latentq.settings import load_settings
 
@@ -284,15 +258,17 @@ def training_process(worker_pid: int, run_id: str) -> int:
     return pid
 
 
-def test_kill_9_of_the_training_process_alone_requeues_the_run_and_the_worker_goes_on(start_worker, store):
-    worker = start_worker(**FAST_WORKER)
-    run_id = submit(*SLOW_JOB)["id"]
-    wait_for(lambda: store.get(run_id).epoch >= 2, what="epoch 3 to start")
+def test_kill_9_of_the_training_process_alone_requeues_the_run_and_the_worker_goes_on(start_worker, store,
+                                                                                     tmp_path):
+    pause = PausePoint(tmp_path, epoch=2)
+    worker = start_worker(**FAST_WORKER, **pause.env)
+    run_id = submit(*JOB)["id"]
+    pause.wait()
     os.kill(training_process(worker.proc.pid, run_id), signal.SIGKILL)  # the OOM killer, a GPU crash
     status = finished(store, run_id)
     assert status["attempts"] == 2
-    assert_resumed_cleanly(store, status, epochs=SLOW_EPOCHS)
-    assert any("training process was killed by SIGKILL" in e.message for e in store.events(run_id))
+    assert_resumed_cleanly(store, status, epochs=EPOCHS, resumed_from=2)
+    assert has_event(store, run_id, "training process was killed by SIGKILL")
     assert worker.proc.poll() is None  # the worker stayed up...
     after = submit("linear-ae", "--epochs", "1")  # ...and takes the next job
     assert finished(store, after["id"], timeout=120)["status"] == "succeeded"
