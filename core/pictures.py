@@ -98,12 +98,23 @@ def save_curves(path: Path, history: dict[str, Sequence[float]], title: str,
 
 
 def curves_png(history: dict[str, Sequence[float]], title: str, steps: Optional[Sequence[int]] = None) -> bytes:
-    """Loss curves: one line per named series against epoch."""
+    """Loss curves: one line per named series against epoch (ticks on whole epochs). A series with
+    one value only (a metric recorded at the last epoch) is a marker labelled with its value: a
+    lone point of a line is too small to see."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, values in history.items():
         xs = list(steps) if steps is not None else list(range(1, len(values) + 1))
-        ax.plot(xs[: len(values)], values, marker="o", markersize=3, label=name)
+        points = [(x, v) for x, v in zip(xs, values) if np.isfinite(v)]
+        if len(points) == 1:
+            (x, v), = points
+            line, = ax.plot([x], [v], marker="o", markersize=8, linestyle="none", label=name)
+            ax.annotate(f"{v:.4g}", (x, v), textcoords="offset points", xytext=(6, 6), color=line.get_color())
+        else:
+            ax.plot(xs[: len(values)], values, marker="o", markersize=3, label=name)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_title(title)
     ax.grid(alpha=0.3)

@@ -355,7 +355,7 @@ def compare_data(store: StoreLike, ids: list[str], group: Optional[str],
     curves = histories(store, [st["id"] for st in found])
     all_series = {st["id"]: curves[st["id"]][0] for st in found}
     finals = {st["id"]: {**curves[st["id"]][1], **st["metrics"]} for st in found}
-    names = sorted({n for s in all_series.values() for n, points in s.items() if len(points) > 1 or metric})
+    names = sorted({n for s in all_series.values() for n in s})  # once-recorded ones too: charts.line_chart marks them
     if metric:
         names = [n for n in names if n == metric]
     metric_names = sorted({n for f in finals.values() for n in f})

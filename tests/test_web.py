@@ -138,3 +138,25 @@ def test_ui_refuses_a_non_loopback_host_without_allow_remote(lq_home):
     assert result.exit_code == 2 and "--allow-remote" in result.output and "no login" in result.output
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4") and not is_loopback("example.org")
+
+
+def test_run_page_shows_the_step_of_the_epoch_or_the_phase_and_marks_a_lone_value(client, store, settings):
+    from sqlalchemy import update
+
+    from latentq.db.schema import Run
+
+    run_id = fake_run(store, settings, name="live", status="running")
+    with store.session() as s, s.begin():
+        s.execute(update(Run).where(Run.id == run_id).values(epoch=1, step=120, steps=600))
+    store.record_metrics(run_id, 3, {"val_mse": 0.0512})  # recorded once, at the last epoch
+    page = client.get(f"/run/{run_id}.json").json()
+    assert (page["run"]["step"], page["run"]["steps"], page["run"]["phase"]) == (120, 600, None)
+    html = client.get(f"/run/{run_id}").text
+    assert "epoch 2 step 120/600" in html
+    assert ["val_mse"] in page["charts"] and 'class="lone"' in html and ">0.0512</text>" in html
+    compare = client.get(f"/compare?ids={run_id}").text
+    assert 'class="lone"' in compare and ">0.0512</text>" in compare
+    with store.session() as s, s.begin():
+        s.execute(update(Run).where(Run.id == run_id).values(phase="final pictures"))
+    html = client.get(f"/run/{run_id}").text
+    assert "· final pictures" in html and "step 120/600" not in html

@@ -88,9 +88,16 @@ def line_chart(title: str, series: list, width: int = 430, height: int = 250, x_
         colour = PALETTE[index % len(PALETTE)]
         coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in sorted(points))
         parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        lone = len(points) == 1  # a metric recorded once (val_mse at the last epoch): a marker with its value
         for x, y in points:
-            parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.5" fill="{colour}">'
+            marker = ' r="5" class="lone"' if lone else ' r="2.5"'
+            parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}"{marker} fill="{colour}">'
                          f'<title>{escape(label)} epoch {_label(x)}: {_label(y)}</title></circle>')
+            if lone:
+                anchor = "end" if px(x) > left + plot_w / 2 else "start"
+                dx = -8 if anchor == "end" else 8
+                parts.append(f'<text x="{px(x) + dx:.1f}" y="{py(y) - 8:.1f}" class="value" text-anchor="{anchor}" '
+                             f'fill="{colour}">{_label(y)}</text>')
         lx, ly = left + offset, top + plot_h + 34 + row * 16
         parts.append(f'<rect x="{lx:.1f}" y="{ly - 8:.1f}" width="10" height="10" fill="{colour}"/>'
                      f'<text x="{lx + 14:.1f}" y="{ly + 1:.1f}" class="legend">{escape(label[:40])}</text>')

@@ -106,7 +106,7 @@ def run_page(store: Store, run_id: str, file_url: FileUrl) -> dict[str, Any]:
         "timeline": timeline(status, store.events(status["id"])),
         "series": series,
         "summary": summary,
-        "charts": chart_groups([n for n, points in series.items() if len(points) > 1]),
+        "charts": chart_groups(list(series)),  # a once-recorded metric too: charts.line_chart marks it
         "images": image_artifacts(status, run_dir, file_url),
         "files": files,
         "tensorboard": str(run_dir / "tensorboard"),
