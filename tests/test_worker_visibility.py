@@ -6,30 +6,23 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
 
 import pytest
 
-from support import cli, wait_for
+from support import PausePoint, cli, free_port, wait_for
 
-SLOW_JOB = ["stacked-ae", "--dataset", "mnist-5k", "--epochs", "40", "--batch-size", "16",
-            "--set", "hidden=32", "--set", "codings=8"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+JOB = ["stacked-ae", "--dataset", "mnist-5k", "--epochs", "3", "--batch-size", "16",
+       "--set", "hidden=32", "--set", "codings=8"]
 
 
 @pytest.fixture
 def flower(broker, tmp_path):
     """Real Flower on the test Redis (through latentq's app: the same transport options)."""
     pytest.importorskip("flower")
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "flower.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "latentq.worker.app", "flower",
                              f"--port={port}", "--address=127.0.0.1"],
@@ -54,12 +47,13 @@ def flower(broker, tmp_path):
     log.close()
 
 
-def test_while_a_job_trains_the_worker_answers_and_tells_the_truth(start_worker, store, flower):
+def test_while_a_job_trains_the_worker_answers_and_tells_the_truth(start_worker, store, flower, tmp_path):
     from latentq.worker.app import producer_app
 
-    worker = start_worker()
-    run_id = json.loads(cli("submit", *SLOW_JOB, "--json").stdout)["id"]
-    wait_for(lambda: store.get(run_id).epoch >= 1, what="the first epoch to end")
+    pause = PausePoint(tmp_path, epoch=1)  # held in its training process: the run stays running
+    worker = start_worker(**pause.env)
+    run_id = json.loads(cli("submit", *JOB, "--json").stdout)["id"]
+    pause.wait()
 
     control = producer_app().control.inspect(timeout=10, limit=1)
     assert control.ping(), "no worker answered ping while training"
@@ -71,7 +65,7 @@ def test_while_a_job_trains_the_worker_answers_and_tells_the_truth(start_worker,
     (me,) = listed["workers"]
     assert me["pid"] == worker.proc.pid and me["queues"] == ["latentq"]
     (running,) = me["runs"]
-    assert running["id"] == run_id and running["recipe"] == "stacked-ae" and running["epoch"] >= 1
+    assert running["id"] == run_id and running["recipe"] == "stacked-ae" and running["epoch"] == 1
     assert listed["queues"] == {"latentq": 0}
 
     def flower_sees_it():
@@ -88,6 +82,7 @@ def test_while_a_job_trains_the_worker_answers_and_tells_the_truth(start_worker,
     assert cli("cancel", run_id).returncode == 0
     followed = cli("logs", run_id, "--follow", timeout=600)  # returns when the run ends
     assert followed.returncode == 0 and f"run {run_id}: cancelled" in followed.stdout
+    pause.release()  # the runs below go through epoch 1
 
     # A failure only the worker can find (bad data is refused before the run exists): a time limit.
     failing = json.loads(cli("submit", "conv-ae", "--dataset", "digits", "--epochs", "1", "--set", "max_minutes=0.0001",
