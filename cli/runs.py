@@ -335,10 +335,22 @@ def run_sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], grou
         while any(s["status"] not in RunStatus.TERMINAL for s in statuses):
             time.sleep(0.5)
             statuses = reads.statuses(store, ids)
+    point_of = dict(zip(ids, points))
+    statuses = [{**st, "point": point_of.get(st["id"], {})} for st in statuses]  # each run's grid values
     result = {"group": group, "created": new, "runs": statuses}
 
     def human() -> None:
-        render.status_table(statuses)
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        for column in ("id", "status", *axes, "name"):
+            table.add_column(escape(column), no_wrap=True)
+        for st in statuses:
+            table.add_row(st["id"], str(st["status"]), *(escape(str(st["point"].get(a, ""))) for a in axes),
+                          escape(st.get("name") or ""))
+        Console(highlight=False).print(table, crop=False)
         click.echo(f"group {group}: `latentq list --group {group}`, `latentq compare --group {group}`")
 
     render.out(as_json, result, human)

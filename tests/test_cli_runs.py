@@ -21,6 +21,8 @@ def test_a_sweep_submitted_twice_is_one_group_of_four_runs(lq_home, broker, tmp_
     assert first.returncode == 0, first.stderr
     made = json.loads(first.stdout)
     assert made["group"] == "tiny" and made["created"] == 4
+    assert sorted((r["point"]["codings"], r["point"]["hidden"]) for r in made["runs"]) == [
+        ("2", "16"), ("2", "8"), ("3", "16"), ("3", "8")]  # each run's grid values
     again = json.loads(cli(*SWEEP).stdout)
     assert again["created"] == 0
     assert [r["id"] for r in again["runs"]] == [r["id"] for r in made["runs"]]
@@ -35,6 +37,11 @@ def test_a_sweep_submitted_twice_is_one_group_of_four_runs(lq_home, broker, tmp_
     assert sorted(diff["params.codings"].values()) == [2, 2, 3, 3]
     human = cli("list", "--group", "tiny")
     assert all(r["id"] in human.stdout for r in listed) and "tiny-01" in human.stdout
+    table = cli(*SWEEP[:-1])  # a sweep again, for people: a row per run with its point
+    assert table.returncode == 0, table.stderr
+    header, *rows = [line.split() for line in table.stdout.splitlines() if line.strip()][:5]
+    assert header == ["id", "status", "codings", "hidden", "name"], table.stdout
+    assert sorted((row[2], row[3]) for row in rows) == [("2", "16"), ("2", "8"), ("3", "16"), ("3", "8")]
 
 
 def test_a_random_sweep_draws_the_same_points_for_the_same_seed(lq_home, broker):
