@@ -7,13 +7,13 @@ import json
 import os
 import shutil
 import threading
-import time
 
 import numpy as np
 import pytest
 
 from latentq import datasets
 from latentq.runtime.artifacts import LocalArtifacts
+from support import wait_for
 
 pytest.importorskip("keras")
 
@@ -104,6 +104,12 @@ def test_unlabelled_dataset_gets_no_metrics(tmp_path):
     assert not list((tmp_path / "quality").glob("*.keras"))
 
 
+def _blocked_on(path) -> bool:
+    """A process waits for the flock on `path` (a "->" line for its inode in /proc/locks)."""
+    inode = f":{path.stat().st_ino} "
+    return any("->" in line and "FLOCK" in line and inode in line for line in open("/proc/locks"))
+
+
 def test_a_waiting_worker_uses_the_classifier_the_lock_holder_wrote(digits_cache, tmp_path):
     """Two workers: the second blocks on the lock, then loads what the first wrote (no retraining)."""
     key = quality.cache_key("digits")
@@ -112,8 +118,9 @@ def test_a_waiting_worker_uses_the_classifier_the_lock_holder_wrote(digits_cache
     with LocalArtifacts(tmp_path).scope("quality").lock(f"{key}.lock"):
         waiter = threading.Thread(target=lambda: results.append(quality.classifier_for("digits", tmp_path)))
         waiter.start()
-        time.sleep(0.5)
-        assert waiter.is_alive() and not results  # blocked on the lock
+        wait_for(lambda: _blocked_on(folder / f"{key}.lock"), timeout=60, interval=0.05,
+                 what="the waiter to block on the lock")
+        assert waiter.is_alive() and not results
         for suffix in (".keras", ".json"):  # the "other worker" finishes its atomic writes
             shutil.copy(digits_cache / "quality" / f"{key}{suffix}", folder / f"{key}{suffix}")
         written = (folder / f"{key}.json").stat().st_mtime_ns

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from latentq.db.schema import RunStatus
 from latentq.db.store import IdempotencyConflict, IllegalTransition, Store
 from latentq.errors import NotFound
+from support import wait_for
 
 SPEC = {"kind": "train", "recipe": "linear-ae", "dataset": "synthetic-3d", "epochs": 3, "queue": "latentq"}
 
@@ -95,13 +95,13 @@ def test_idempotency_key_with_another_spec_is_refused_naming_the_run(any_store):
 def test_reaper_requeues_a_stale_run_once_and_fails_after_max_attempts(any_store):
     run_id, _ = any_store.create_run(SPEC, max_attempts=2)
     any_store.claim(run_id, "dead", worker="w")
-    time.sleep(1.1)
-    (stale,) = [r for r in any_store.stale_runs(timeout_seconds=1) if r.id == run_id]
+    (stale,) = wait_for(lambda: [r for r in any_store.stale_runs(timeout_seconds=1) if r.id == run_id], timeout=30,
+                        interval=0.1, what="the heartbeat to be a second old")
     assert any_store.reap(stale) == "queued"
     assert any_store.reap(stale) is None  # a second reaper with the same view loses
     assert any_store.claim(run_id, "second", worker="w2")
-    time.sleep(1.1)
-    (stale,) = [r for r in any_store.stale_runs(timeout_seconds=1) if r.id == run_id]
+    (stale,) = wait_for(lambda: [r for r in any_store.stale_runs(timeout_seconds=1) if r.id == run_id], timeout=30,
+                        interval=0.1, what="the heartbeat to be a second old")
     assert any_store.reap(stale) == "failed"
     run = any_store.get(run_id)
     assert run.status == "failed" and "gave up after 2 attempts" in run.error
