@@ -117,6 +117,20 @@ def test_runs_run_and_compare_pages_render_with_every_image_loaded(browser, serv
     _screenshot(browser, shots / "compare.png")
 
 
+def test_runs_ticked_on_the_runs_page_open_the_compare_page(browser, server, store, settings):
+    a = fake_run(store, settings, name="alpha")
+    b = fake_run(store, settings, name="beta", seed=1)
+    c = fake_run(store, settings, name="gamma", seed=2)
+    browser.get(server + "/")
+    for run_id in (a, c):
+        browser.find_element("css selector", f'table.runs tr[data-id="{run_id}"] input[type=checkbox]').click()
+    browser.find_element("css selector", "#compare-selected").click()
+    wait_for(lambda: "/compare" in browser.current_url, timeout=20, what="the compare page")
+    rows = browser.find_elements("css selector", "table.runs tbody tr")
+    assert sorted(r.get_attribute("data-id") for r in rows) == sorted([a, c]), browser.current_url
+    assert b not in browser.current_url
+
+
 def test_a_run_page_grows_its_curve_and_grids_while_the_run_trains(browser, server, store, settings):
     from latentq import pictures
 

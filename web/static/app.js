@@ -59,7 +59,13 @@
           var steppers = Array.prototype.map.call(part.querySelectorAll("figure.stepper"), function (f) {
             return { index: f.dataset.index, atEnd: f.dataset.atEnd };
           });
+          // Runs ticked for "compare selected" stay ticked through a redraw.
+          var ticked = Array.prototype.map.call(part.querySelectorAll("input[type=checkbox]:checked"),
+                                                function (box) { return box.value; });
           part.innerHTML = fresh.innerHTML;
+          part.querySelectorAll("input[type=checkbox]").forEach(function (box) {
+            if (ticked.indexOf(box.value) >= 0) box.checked = true;
+          });
           setupSteppers(part, steppers);
         });
       });
