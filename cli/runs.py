@@ -6,7 +6,6 @@ import hashlib
 import itertools
 import json
 import random
-import shutil
 import sys
 import time
 from datetime import timedelta
@@ -47,7 +46,7 @@ def rm(run_ids: tuple[str, ...], older_than: Optional[float], status_filter: Opt
     from latentq.cli import common
     from latentq.db.schema import RunStatus, utcnow
     from latentq.errors import StateError
-    from latentq.files import inside
+    from latentq.runtime import artifacts
 
     if not run_ids and older_than is None and status_filter is None:
         raise click.UsageError("name runs to delete, or select them with --older-than DAYS and/or --status S")
@@ -83,7 +82,7 @@ def rm(run_ids: tuple[str, ...], older_than: Optional[float], status_filter: Opt
         if not store.remove_run(r.id):
             click.echo(f"run {r.id} started meanwhile: kept (cancel it first)", err=True)
             continue
-        shutil.rmtree(inside(settings.artifact_root, r.id), ignore_errors=True)
+        artifacts.run_files(settings, r.id).delete("")
         removed += 1
     click.echo(f"deleted {removed} run{'s' if removed != 1 else ''}")
 
@@ -372,19 +371,21 @@ def export(run_id: str, fmt: str, output: Optional[Path], as_json: bool) -> None
     """Write a trained run's generator or decoder, and encoder, as models that load without latentq."""
     from latentq.cli import common, render
     from latentq.errors import StateError
+    from latentq.runtime import artifacts
 
     settings = common.settings()
     store = common.store(settings)
     run = store.get(run_id)
-    model_path = settings.run_dir(run_id) / "model.keras"
-    if run.kind != "train" or not model_path.is_file():
+    files = artifacts.run_files(settings, run_id)
+    if run.kind != "train" or not files.exists("model.keras"):
         raise StateError(f"run {run_id} has no trained model ({run.kind} run, {run.status}); "
                          "export a succeeded training run")
     from dataclasses import asdict
 
     from latentq.models.export import export_model
 
-    done = export_model(model_path, (output or Path(f"latentq-export-{run_id}")).resolve(), fmt)
+    with files.local_path("model.keras") as model_path:
+        done = export_model(model_path, (output or Path(f"latentq-export-{run_id}")).resolve(), fmt)
 
     def human() -> None:
         for part in done:
