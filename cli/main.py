@@ -21,6 +21,7 @@ LAZY_COMMANDS = {
     "cancel": "latentq.cli.runs:cancel",
     "compare": "latentq.cli.runs:compare",
     "sweep": "latentq.cli.runs:sweep",
+    "search": "latentq.cli.search:search",
     "export": "latentq.cli.runs:export",
     "db": "latentq.cli.db_commands:db",
     "retry": "latentq.cli.recovery:retry",

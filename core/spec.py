@@ -27,6 +27,19 @@ class GenerateOptions(BaseModel):
     fid: bool = False  # also an Inception-v3 FID (where the weights exist)
 
 
+class SearchTrial(BaseModel):
+    """A run that is one trial of a `latentq search`: which Optuna study (in the run store's own
+    database) and trial it reports to after each epoch, the metric it reports, and the pruner
+    that may stop it (latentq.search has the study logic)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    study: str = Field(..., min_length=1, max_length=200)
+    trial: int = Field(..., ge=0)
+    objective: str = Field(..., min_length=1, max_length=64)
+    prune: Literal["median", "asha", "none"] = "median"
+
+
 class JobSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -43,8 +56,17 @@ class JobSpec(BaseModel):
     name: Optional[str] = Field(None, pattern=NAME_PATTERN)
     parent: Optional[str] = Field(None, pattern=NAME_PATTERN)  # a run id: never a path
     generate: Optional[GenerateOptions] = None
+    search: Optional[SearchTrial] = None
     # The recipe's parameter object, validated once per spec (build_spec sets it).
     _recipe_params: Any = PrivateAttr(default=None)
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        """As pydantic's, without `search` on a run that is no search's trial: the specs (and
+        idempotency keys) of every other run stay as they were before searches existed."""
+        data = super().model_dump(**kwargs)
+        if data.get("search") is None:
+            data.pop("search", None)
+        return data
 
     def recipe_params(self):
         """The recipe's typed parameter object (defaults filled in), validated once per spec."""

@@ -28,7 +28,8 @@ log = logging.getLogger("latentq.context")
 
 
 class StopRun(Exception):
-    """The loop stopped early; `reason` says why (cancel, shutdown, lost lease, time limit)."""
+    """The loop stopped early; `reason` says why (cancel, shutdown, lost lease, time limit, pruned:
+    a search's pruner stopped this trial)."""
 
     def __init__(self, reason: str, detail: str = ""):
         super().__init__(detail or reason)
@@ -87,6 +88,9 @@ class Signals:
         self.lost_lease = threading.Event()
         self.shutdown = threading.Event()
         self.live = LiveProgress()
+        # Set by the training thread itself (latentq.runtime.pruning) at an epoch's end: why the
+        # search's pruner stopped this trial.
+        self.pruned: Optional[str] = None
 
     def reason(self) -> Optional[str]:
         if self.lost_lease.is_set():
@@ -95,6 +99,8 @@ class Signals:
             return "shutdown"
         if self.cancel.is_set():
             return "cancel"
+        if self.pruned:
+            return "pruned"
         return None
 
 
@@ -148,6 +154,8 @@ class RunContext:
         reason = self.stop_reason()
         if reason:
             detail = f"ran longer than max_minutes={self.max_seconds / 60:g}" if reason == "time_limit" else ""
+            if reason == "pruned":
+                detail = self.signals.pruned or ""
             raise StopRun(reason, detail)
 
     # ---- progress and metrics ------------------------------------------------------------
@@ -317,4 +325,9 @@ class RunContext:
     def keras_callbacks(self) -> list:
         from latentq.runtime.callbacks import JobCallback
 
-        return [JobCallback(self)]
+        callbacks = [JobCallback(self)]
+        if self.spec.search is not None and self.spec.search.prune != "none":
+            from latentq.runtime.pruning import PruningCallback
+
+            callbacks.append(PruningCallback(self))  # after JobCallback: the epoch is recorded and checkpointed
+        return callbacks

@@ -96,6 +96,9 @@ def _stopped(store: Store, run_id: str, owner: str, stop: StopRun, on_shutdown: 
         log.warning("run %s: lease lost to another worker; stopping without writing", run_id)
     elif stop.reason == "cancel":
         store.finish(run_id, owner, RunStatus.CANCELLED, "cancelled by user")
+    elif stop.reason == "pruned":  # cancelled, so `latentq retry` resumes it like any stopped run
+        store.add_event(run_id, "warning", stop.detail)
+        store.finish(run_id, owner, RunStatus.CANCELLED, stop.detail)
     elif stop.reason == "time_limit":
         store.finish(run_id, owner, RunStatus.FAILED, f"time limit: {stop.detail}")
     elif stop.reason == "shutdown":

@@ -58,7 +58,7 @@ MODULE_KINDS = {
     "cli": ["cli", "cli_bulk", "cli_runs", "first_use", "data_checks", "escapes", "imports", "prefixes", "prepared", "properties",
             "recipe_params", "settings"],
     "training": ["autoencoders", "fid", "gan_plugins", "gans", "generation", "precision", "progan", "progress",
-                 "quality", "stylegan", "tensorboard_export", "terminal", "timings", "vae"],
+                 "quality", "search", "stylegan", "tensorboard_export", "terminal", "timings", "vae"],
     "integration": ["integration_autoencoders", "integration_worker", "stranded", "supervisor", "waiting",
                     "worker_visibility"],
     "faults": ["faults", "faults_stranded"],
