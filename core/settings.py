@@ -8,7 +8,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 from latentq.errors import UserError, clip
 
@@ -43,25 +43,65 @@ BROKER_TIMEOUT_SECONDS = 5.0
 def load_settings(check_home: bool = True) -> Settings:
     """The settings from the environment; a bad value is one UserError line naming its variable.
     check_home=False leaves LATENTQ_HOME as given (`latentq doctor` reports on it itself)."""
-    raw_home = os.environ.get("LATENTQ_HOME") or str(Path.home() / ".latentq")
+    raw_home = os.environ.get("LATENTQ_HOME")
+    if raw_home is None:
+        raw_home = str(Path.home() / ".latentq")
+    elif check_home:
+        _check_home_value(raw_home)
+    raw_home = raw_home or str(Path.home() / ".latentq")
     home = _home(raw_home) if check_home else Path(raw_home).expanduser().absolute()
     db_url = os.environ.get("LATENTQ_DB_URL") or f"sqlite:///{home / 'latentq.db'}"
     broker_url = os.environ.get("LATENTQ_BROKER_URL") or "redis://localhost:6379/0"
     check_url("LATENTQ_DB_URL", db_url, DB_SCHEMES)
     check_url("LATENTQ_BROKER_URL", broker_url, BROKER_SCHEMES)
+    _check_not_in_memory(db_url)
+    heartbeat_seconds = _number("LATENTQ_HEARTBEAT_SECONDS", 2.0, low=0.01, high=3600)
+    heartbeat_timeout = _number("LATENTQ_HEARTBEAT_TIMEOUT", 120.0, low=0.1, high=MAX_SECONDS)
+    if heartbeat_timeout < MIN_BEATS_PER_TIMEOUT * heartbeat_seconds:
+        # A lease that expires between two beats re-queues every healthy run.
+        raise UserError(f"LATENTQ_HEARTBEAT_TIMEOUT={heartbeat_timeout:g} must be at least {MIN_BEATS_PER_TIMEOUT} "
+                        f"heartbeats long (LATENTQ_HEARTBEAT_SECONDS={heartbeat_seconds:g}): "
+                        f"set it to {MIN_BEATS_PER_TIMEOUT * heartbeat_seconds:g} or more")
     return Settings(
         home=home,
         db_url=db_url,
         broker_url=broker_url,
-        heartbeat_seconds=_number("LATENTQ_HEARTBEAT_SECONDS", 2.0, low=0.01),
-        heartbeat_timeout=_number("LATENTQ_HEARTBEAT_TIMEOUT", 120.0, low=0.1),
-        max_attempts=int(_number("LATENTQ_MAX_ATTEMPTS", 3, low=1, integer=True)),
+        heartbeat_seconds=heartbeat_seconds,
+        heartbeat_timeout=heartbeat_timeout,
+        max_attempts=int(_number("LATENTQ_MAX_ATTEMPTS", 3, low=1, high=MAX_ATTEMPTS, integer=True)),
         # Longer than any checkpoint interval or heartbeat timeout: recovery is the reaper's job
         # (database leases), never Redis redelivering an unacked message.
-        visibility_timeout=_number("LATENTQ_VISIBILITY_TIMEOUT", float(12 * 3600), low=1),
+        visibility_timeout=_number("LATENTQ_VISIBILITY_TIMEOUT", float(12 * 3600), low=1, high=MAX_SECONDS),
         # A queued run unclaimed this long whose message the broker does not hold is sent again.
-        resend_after=_number("LATENTQ_RESEND_AFTER", 120.0, low=0.1),
+        resend_after=_number("LATENTQ_RESEND_AFTER", 120.0, low=0.1, high=MAX_SECONDS),
     )
+
+
+# A lease must survive a few missed beats (a slow write, a GC pause) before a run is re-queued.
+MIN_BEATS_PER_TIMEOUT = 3
+# Upper bounds: a value past them is a typo, and past the database's integer or Python's
+# timedelta it would fail far from where it was set.
+MAX_SECONDS = 365 * 24 * 3600.0
+MAX_ATTEMPTS = 100  # as submit --max-attempts
+
+
+def _check_home_value(raw: str) -> None:
+    """LATENTQ_HOME set but empty or relative: one line (a relative home moves with the current
+    folder, so two commands would see two stores)."""
+    if not raw.strip():
+        raise UserError("LATENTQ_HOME is set but empty; set it to an absolute folder, or unset it for ~/.latentq")
+    if not Path(raw).expanduser().is_absolute():
+        raise UserError(f"LATENTQ_HOME={clip(raw)} is a relative path; set it to an absolute folder "
+                        f"(for example {clip(str(Path(raw).absolute()))})")
+
+
+def _check_not_in_memory(db_url: str) -> None:
+    """An in-memory SQLite database is private to each process: a worker would never see a run."""
+    lowered = db_url.lower()
+    if lowered.startswith("sqlite") and (":memory:" in lowered or "mode=memory" in lowered
+                                         or lowered.rstrip("/") in ("sqlite:", "sqlite+pysqlite:")):
+        raise UserError("LATENTQ_DB_URL: an in-memory SQLite database is private to one process; "
+                        "use a file (sqlite:////path/latentq.db) or PostgreSQL")
 
 
 # TensorFlow's C++ logging (grappler's "remapper failed: INVALID_ARGUMENT" in every GAN run,
@@ -94,7 +134,7 @@ def _home(raw: str) -> Path:
     return home
 
 
-def _number(name: str, default: float, low: float, integer: bool = False) -> float:
+def _number(name: str, default: float, low: float, high: float, integer: bool = False) -> float:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -102,9 +142,9 @@ def _number(name: str, default: float, low: float, integer: bool = False) -> flo
         value = int(raw) if integer else float(raw)
     except ValueError:
         value = math.nan
-    if not math.isfinite(value) or value < low:
+    if not math.isfinite(value) or not low <= value <= high:
         kind = "an integer" if integer else "a number"
-        raise UserError(f"{name} must be {kind} >= {low:g}; received {clip(raw)}")
+        raise UserError(f"{name} must be {kind} >= {low:g} and <= {high:g}; received {clip(raw)}")
     return value
 
 
@@ -141,7 +181,21 @@ def _secret_spans(url: str) -> list[tuple[int, int]]:
         for match in re.finditer(r"(?=[?&;]([^=&;?#]*)=((?:[^&]|&(?![A-Za-z_][\w.-]*=))*))", url[query:]):
             if SECRET_KEY.search(match.group(1)):
                 spans.append((query + match.start(2), query + match.end(2)))
+            else:
+                # An option string carrying a secret (`options=-c password=...`, encoded or not):
+                # everything after its first secret key is masked, to the end of the parameter.
+                inner = SECRET_IN_VALUE.search(match.group(2))
+                if inner:
+                    spans.append((query + match.start(2) + inner.end(), query + match.end(2)))
     return [(a, b) for a, b in spans if b > a]
+
+
+# A secret-named key inside a parameter's value, with its = (plain or %3D-encoded).
+SECRET_IN_VALUE = re.compile(r"(?:pass|pwd|secret|token|auth|key)[\w.-]*\s*(?:=|%3D)", re.IGNORECASE)
+# Where a driver may cut a password that holds them unencoded ("Error -2 connecting to pw:6379"
+# quotes the part after an @ as a host name): each piece of a secret is masked on its own too.
+SECRET_DELIMITERS = re.compile(r"[@#/?:&;=\s]+")
+MIN_PIECE = 2
 
 
 def mask_url(url: str) -> str:
@@ -162,12 +216,20 @@ def mask_url(url: str) -> str:
 
 
 def scrub(text: str, *urls: str) -> str:
-    """`text` with the secrets of `urls` masked wherever they appear (an error may quote a URL)."""
+    """`text` with the secrets of `urls` masked wherever they appear: a driver's error may quote
+    its URL, the password decoded, or a piece of a password that holds an unencoded @ / # ? :
+    as a host name or path. The URLs themselves are masked first, then each secret (as written
+    and decoded), then its pieces, longest first."""
     for url in urls:
-        for start, end in _secret_spans(url):
-            secret = url[start:end]
-            if len(secret) >= 3:
-                text = text.replace(secret, "***")
         if url in text:
             text = text.replace(url, mask_url(url))
+    secrets: set[str] = set()
+    for url in urls:
+        for start, end in _secret_spans(url):
+            for secret in {url[start:end], unquote(url[start:end]), unquote_plus(url[start:end])}:
+                secrets.add(secret)
+                secrets.update(SECRET_DELIMITERS.split(secret))
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= MIN_PIECE and secret != "***":
+            text = text.replace(secret, "***")
     return text

@@ -21,7 +21,8 @@ from latentq.runtime import artifacts
 from latentq.runtime.artifacts import put_json
 from latentq.runtime.context import RunContext, Signals, StopRun
 from latentq.runtime.lease import Heartbeat
-from latentq.settings import Settings
+from latentq.runtime.retry import RetryingStore, retry_budget
+from latentq.settings import Settings, scrub
 from latentq.spec import validate_spec_dict
 
 log = logging.getLogger("latentq.job")
@@ -43,9 +44,11 @@ def execute_claimed(run_id: str, owner: str, settings: Settings, train: Train,
                     on_shutdown: OnShutdown, signals: Optional[Signals] = None) -> dict[str, Any]:
     """Train a run this process (or its parent, for it) has claimed as `owner`, then finish it.
     `train(ctx)` does the Keras work; `on_shutdown` hands the run back on a warm shutdown."""
-    store = open_store(settings)
+    plain = open_store(settings)
+    # Every write of the run rides out a database restart; the heartbeat skips a failed beat instead.
+    store = RetryingStore(plain, retry_budget(settings.heartbeat_timeout))
     signals = signals or Signals()
-    heartbeat = Heartbeat(store, run_id, owner, signals, settings.heartbeat_seconds)
+    heartbeat = Heartbeat(plain, run_id, owner, signals, settings.heartbeat_seconds)
     heartbeat.start()
     try:
         _run_claimed(store, run_id, owner, settings, signals, train)
@@ -55,20 +58,27 @@ def execute_claimed(run_id: str, owner: str, settings: Settings, train: Train,
     except UserError as exc:
         store.finish(run_id, owner, RunStatus.FAILED, " ".join(str(exc).split()))
     except OSError as exc:
-        store.add_event(run_id, "error", traceback.format_exc())
-        reason = f"{type(exc).__name__}: {exc}"
+        store.add_event(run_id, "error", _scrubbed(traceback.format_exc(), settings))
+        reason = _scrubbed(f"{type(exc).__name__}: {exc}", settings)
         if exc.errno == errno.ENOSPC:
-            reason = f"disk full while writing under {settings.home}: free space, then `latentq retry {run_id}`"
+            local = " --local" if store.get(run_id).pid is not None else ""  # an embedded run: `latentq run`'s
+            reason = f"disk full while writing under {settings.home}: free space, then `latentq retry {run_id}{local}`"
         store.finish(run_id, owner, RunStatus.FAILED, reason)
     except KeyboardInterrupt:
         store.finish(run_id, owner, RunStatus.CANCELLED, "interrupted")
         raise
     except Exception as exc:
-        store.add_event(run_id, "error", traceback.format_exc())
-        store.finish(run_id, owner, RunStatus.FAILED, f"{type(exc).__name__}: {exc}".splitlines()[0])
+        store.add_event(run_id, "error", _scrubbed(traceback.format_exc(), settings))
+        store.finish(run_id, owner, RunStatus.FAILED,
+                     _scrubbed(f"{type(exc).__name__}: {exc}".splitlines()[0], settings))
     finally:
         heartbeat.stop()
     return store.status(run_id)
+
+
+def _scrubbed(text: str, settings: Settings) -> str:
+    """A driver's error may quote its URL or a piece of its password: never into the run's record."""
+    return scrub(text, settings.db_url, settings.broker_url)
 
 
 def _run_claimed(store: Store, run_id: str, owner: str, settings: Settings, signals: Signals,

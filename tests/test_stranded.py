@@ -158,6 +158,7 @@ def test_an_embedded_run_whose_process_died_is_failed_by_the_next_command_here(s
         assert by_id[died]["error"].startswith(f"the process running it died (pid {dead.pid} on {host})")
         assert f"latentq retry {died} --local" in by_id[died]["error"]
         # The reaper never sends an embedded run to a queue, stale heartbeat or not.
+        monkeypatch.setenv("LATENTQ_HEARTBEAT_SECONDS", "0.3")  # a timeout of at least 3 heartbeats
         monkeypatch.setenv("LATENTQ_HEARTBEAT_TIMEOUT", "1")
         monkeypatch.setenv("LATENTQ_BROKER_URL", CLOSED_BROKER)
         from latentq.settings import load_settings
