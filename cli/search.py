@@ -98,7 +98,7 @@ def show(group: str, as_json: bool) -> None:
 
     settings = common.settings()
     store = common.store(settings)
-    result = searching.summary(store, settings, group, picture=True)
+    result = searching.summary(store, group, settings, picture=True)
     render.out(as_json, result, lambda: print_summary(result, store))
 
 

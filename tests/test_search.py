@@ -80,7 +80,7 @@ def test_study_beside_the_schema_leaves_latentq_db_commands_alone(store, setting
     from latentq.worker import search as searching
 
     searching.create(store, settings, "beside", _definition())
-    assert searching.searches(settings) == ["beside"]
+    assert searching.searches(settings.db_url) == ["beside"]
     assert searching.resume(settings, "beside").space[0].describe() == "codings=int:2..8"
     current = invoke(["db", "current"])
     assert current.code == 0 and "(head)" in current.stdout, current.stdout + current.stderr
@@ -119,7 +119,7 @@ def test_a_trial_is_pruned_in_its_process_then_retried_to_its_end(store, setting
     assert (run.epoch, run.checkpoint_epoch) == (1, 1)
     assert any(e.message == status["error"] for e in store.events(run_id))
     assert optuna.load_study(study_name="latentq:prune", storage=storage(settings.db_url)).trials[2].state == TrialState.PRUNED
-    shown = searching.summary(store, settings, "prune")
+    shown = searching.summary(store, "prune")
     assert shown["counts"] == {"complete": 2, "pruned": 1}
     assert shown["pruned_at"] == {"1": 1}
     assert shown["trials"][2]["run"] == run_id
@@ -165,6 +165,8 @@ def test_search_on_a_worker_survives_its_driver(store, settings, start_worker, t
     assert len(study.trials) == 4
     runs = {r.id: r for r in store.list_runs(group="fleet")}
     assert len(runs) == 4  # none submitted twice
+    points = {tuple(sorted(t.params.items())) for t in study.trials}
+    assert len(points) == 4  # the resumed driver proposes new points, not the dead one's again
     for t in study.trials:
         run = runs[t.user_attrs["run_id"]]
         assert run.spec and f'"trial": {t.number}' in run.spec

@@ -138,6 +138,14 @@ def compare_page(store: Store, ids: list[str], group: Optional[str], file_url: F
     page, found = reads.compare_data(store, [store.resolve(i) for i in ids], group, metric)
     page["grids"] = {st["id"]: last_grid(image_artifacts(st, store.artifact_root / st["id"], file_url))
                      for st in found}
+    page["search"] = None
+    if group:  # a search's group: its best trial and its picture (latentq search show)
+        from latentq.worker.search import page_summary
+
+        page["search"] = page_summary(store, group)
+        if page["search"] and page["search"]["picture"]:
+            picture = page["search"]["picture"]
+            picture["url"] = file_url(picture["run"], picture["path"])
     return page
 
 

@@ -102,26 +102,28 @@ def define(recipe: str, param_texts: tuple[str, ...], params: dict[str, Any], fi
     return definition
 
 
-def _load(settings: Settings, group: str, definition: Optional[Definition] = None):
+def _load(db_url: str, group: str, definition: Optional[Definition] = None):
     import optuna
 
-    rdb = storage(settings.db_url)
+    rdb = storage(db_url)
     name = study_name(group)
     try:
         study = optuna.load_study(study_name=name, storage=rdb)
     except KeyError:
-        raise NotFound(f"no search {group!r} (searches: {', '.join(searches(settings)) or 'none yet'})") from None
+        raise NotFound(f"no search {group!r} (searches: {', '.join(searches(db_url)) or 'none yet'})") from None
     stored = Definition.from_json(study.user_attrs[DEFINITION])
     definition = definition or stored
+    # A sampler seeded as the first driver's would propose its points again: a resumed driver's
+    # seed moves on by the trials already asked.
+    seed = int(definition.fields.get("seed") or 0) + len(study.get_trials(deepcopy=False))
     return optuna.load_study(study_name=name, storage=rdb, pruner=pruner(definition.prune),
-                             sampler=sampler(definition.sampler, int(definition.fields.get("seed") or 0),
-                                             definition.space)), stored
+                             sampler=sampler(definition.sampler, seed, definition.space)), stored
 
 
-def searches(settings: Settings) -> list[str]:
+def searches(db_url: str) -> list[str]:
     import optuna
 
-    names = [s.study_name for s in optuna.get_all_study_summaries(storage(settings.db_url), include_best_trial=False)]
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage(db_url), include_best_trial=False)]
     return sorted(n.split(":", 1)[1] for n in names if n.startswith("latentq:"))
 
 
@@ -130,7 +132,7 @@ def create(store: Store, settings: Settings, group: str, definition: Definition)
     import optuna
 
     rdb = storage(settings.db_url)
-    if group in searches(settings):
+    if group in searches(settings.db_url):
         raise StateError(f"search {group!r} exists: continue it with `latentq search --resume {group}`, "
                          "or choose another --group")
     if store.list_runs(limit=1, group=group):
@@ -145,7 +147,7 @@ def create(store: Store, settings: Settings, group: str, definition: Definition)
 
 
 def resume(settings: Settings, group: str) -> Definition:
-    return _load(settings, group)[1]
+    return _load(settings.db_url, group)[1]
 
 
 Say = Callable[[str], None]
@@ -157,9 +159,7 @@ def drive(store: Store, settings: Settings, group: str, definition: Definition, 
     then wait for the last. Returns the summary."""
     from optuna.trial import TrialState
 
-    from latentq.worker import jobs
-
-    study, _ = _load(settings, group, definition)
+    study, _ = _load(settings.db_url, group, definition)
     rdb = study._storage
     while True:
         trials = study.get_trials(deepcopy=False)
@@ -184,7 +184,7 @@ def drive(store: Store, settings: Settings, group: str, definition: Definition, 
         if len(trials) >= definition.trials and in_flight == 0:
             break
         time.sleep(poll)
-    return summary(store, settings, group, picture=True)
+    return summary(store, group, settings, picture=True)
 
 
 def _submit(store: Store, settings: Settings, group: str, definition: Definition, study, number: int,
@@ -234,12 +234,12 @@ def _fmt(value: Any) -> str:
 # ---- results ---------------------------------------------------------------------------------
 
 
-def summary(store: Store, settings: Settings, group: str, picture: bool = False) -> dict[str, Any]:
+def summary(store: Store, group: str, settings: Optional[Settings] = None, picture: bool = False) -> dict[str, Any]:
     """The search's trials, best trial, pruning (how many at which epoch) and budget: epochs
     trained against the same trials each run to its end."""
     from optuna.trial import TrialState
 
-    study, definition = _load(settings, group)
+    study, definition = _load(store.db_url, group)
     trials = study.get_trials(deepcopy=False)
     runs = {r.id: r for r in store.list_runs(limit=MAX_TRIALS + 1, group=group)}
     rows = []
@@ -269,7 +269,7 @@ def summary(store: Store, settings: Settings, group: str, picture: bool = False)
         "budget_share": (trained / full) if full else None,
         "best": best, "trials": rows, "picture": None,
     }
-    if picture and best and best["run"]:
+    if picture and settings is not None and best and best["run"]:
         result["picture"] = save_picture(store, settings, study, definition, best["run"])
     return result
 
@@ -370,14 +370,14 @@ def _range(p: Param) -> str:
     return f"{p.low:g}..{p.high:g}" + (" log" if p.log else "")
 
 
-def page_summary(store: Store, settings: Settings, group: str) -> Optional[dict[str, Any]]:
+def page_summary(store: Store, group: str) -> Optional[dict[str, Any]]:
     """For the group's compare page: the best trial and the picture, when the group is a search
     (read from one run's spec first, so a sweep's page never opens Optuna)."""
     first = store.list_runs(limit=1, group=group)
     if not first or "search" not in json.loads(first[0].spec):
         return None
     try:
-        data = summary(store, settings, group)
+        data = summary(store, group)
     except UserError:
         return None
     best_run = (data["best"] or {}).get("run")
