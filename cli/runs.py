@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import random
 import sys
 import time
@@ -240,6 +241,9 @@ def save_overlay(path: Path, page: dict[str, Any], names: list[str]) -> Path:
 SPEC_FIELDS = ("dataset", "epochs", "batch_size", "seed")
 
 
+MAX_SWEEP_RUNS = 10_000  # runs one sweep may queue unless --max-runs raises it (docs/cli.md)
+
+
 def parse_grid(grids: tuple[str, ...]) -> dict[str, list[str]]:
     import re
 
@@ -247,20 +251,48 @@ def parse_grid(grids: tuple[str, ...]) -> dict[str, list[str]]:
     for item in grids:
         key, sep, values = item.partition("=")
         key = key.strip()
-        choices = [v.strip() for v in values.split(",") if v.strip()]
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) or not choices:
+        choices = [v.strip() for v in values.split(",")]
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) or not values.strip():
             raise click.UsageError(f"--grid {item!r}: expected key=v1,v2,..., for example --grid codings=4,8")
+        if "" in choices:
+            raise click.UsageError(f"--grid {item!r}: an empty value (two commas, or one at an end); "
+                                   "list each value once, for example --grid codings=4,8")
         if key in axes:
             raise click.UsageError(f"--grid {key}: given twice; put all its values in one --grid")
         axes[key] = list(dict.fromkeys(choices))
     return axes
 
 
+def sweep_size(axes: dict[str, list[str]]) -> int:
+    """The number of points of the grid, without building it."""
+    return math.prod(len(values) for values in axes.values())
+
+
 def sweep_points(axes: dict[str, list[str]], n_random: Optional[int], seed: int) -> list[dict[str, str]]:
-    points = [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
-    if n_random is not None and n_random < len(points):
-        points = random.Random(seed).sample(points, n_random)
-    return points
+    """Every point of the grid, or `n_random` distinct points drawn with `seed`: an index drawn per
+    axis, so a huge grid is never built (only the points drawn are)."""
+    names, sizes = list(axes), [len(v) for v in axes.values()]
+    total = sweep_size(axes)
+    if n_random is None or n_random >= total:
+        return [dict(zip(names, values)) for values in itertools.product(*axes.values())]
+    rng = random.Random(seed)
+    chosen: dict[tuple[int, ...], None] = {}
+    while len(chosen) < n_random:  # n_random < total: distinct draws end (few repeats when n << total)
+        chosen.setdefault(tuple(rng.randrange(size) for size in sizes))
+    return [{name: axes[name][i] for name, i in zip(names, index)} for index in chosen]
+
+
+def check_sweep_size(axes: dict[str, list[str]], n_random: Optional[int], max_runs: int) -> int:
+    """The number of runs the sweep would queue; over `max_runs`, one line naming the count."""
+    total = sweep_size(axes)
+    runs = min(total, n_random) if n_random is not None else total
+    if runs > max_runs:
+        shown = f"{total:,}" if total < 10**15 else f"about 10^{len(str(total)) - 1}"
+        what = f"{runs:,} runs (--random {n_random:,} of {shown} grid points)" if n_random is not None else \
+            f"{shown} runs (the product of the grid's {len(axes)} axes)"
+        raise click.UsageError(f"this sweep would queue {what}: over the limit of {max_runs:,} runs; draw fewer "
+                               f"with --random N, or raise the limit with --max-runs")
+    return runs
 
 
 @click.command()
@@ -269,18 +301,21 @@ def sweep_points(axes: dict[str, list[str]], n_random: Optional[int], seed: int)
               help="A recipe parameter (or dataset, epochs, batch_size, seed) and its values; repeatable.")
 @click.option("--random", "n_random", type=click.IntRange(min=1), default=None, metavar="N",
               help="Submit only N points of the grid, drawn with --seed.")
+@click.option("--max-runs", type=click.IntRange(min=1), default=MAX_SWEEP_RUNS, show_default=True, metavar="N",
+              help="Refuse a sweep that would queue more runs than this.")
 @click.option("--group", default=None,
               help="The group's name [default: --name, else RECIPE-<hash of the sweep>].")
 @job_options
 @queue_options(wait_help="Wait for every run of the group to end.")
-def sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], group: Optional[str], as_json: bool,
-          queue: str, priority: int, wait: bool, max_attempts: Optional[int], **opts: Any) -> None:
+def sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], max_runs: int, group: Optional[str],
+          as_json: bool, queue: str, priority: int, wait: bool, max_attempts: Optional[int], **opts: Any) -> None:
     """Submit a grid (or --random N points of it) of training runs as one named group."""
-    run_sweep(recipe, grids, n_random, group, as_json, queue, priority, wait, max_attempts, opts)
+    run_sweep(recipe, grids, n_random, group, as_json, queue, priority, wait, max_attempts, opts, max_runs)
 
 
 def run_sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], group: Optional[str], as_json: bool,
-              queue: str, priority: int, wait: bool, max_attempts: Optional[int], opts: dict[str, Any]) -> None:
+              queue: str, priority: int, wait: bool, max_attempts: Optional[int], opts: dict[str, Any],
+              max_runs: int = MAX_SWEEP_RUNS) -> None:
     from latentq.cli import common, render
     from latentq.data_checks import check_job
     from latentq.db import reads
@@ -293,6 +328,7 @@ def run_sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], grou
     clash = sorted(set(axes) & set(base_params))
     if clash:
         raise click.UsageError(f"{clash[0]} is both on the grid and in --set; keep one")
+    check_sweep_size(axes, n_random, max_runs)  # before a point is built
     points = sweep_points(axes, n_random, opts["seed"])
     definition = json.dumps({"recipe": recipe, "axes": axes, "random": n_random, "params": base_params,
                              **{k: opts[k] for k in ("dataset", "epochs", "batch_size", "seed")}}, sort_keys=True)
@@ -322,11 +358,12 @@ def run_sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], grou
         common.where(settings, broker=True)
     ping_broker()  # before the first of many runs
     store = common.store(settings)
-    ids, new = [], 0
-    for spec in specs:  # the same path as `submit`: row, message, outbox stamp
-        status = common.submit(spec, settings, max_attempts, group=group)
-        new += status["created"]
-        ids.append(status["id"])
+    from latentq.worker import jobs
+
+    # One transaction for the whole group, then the messages (a broker refusal: the outbox sends it).
+    made = jobs.submit_group(store, settings, specs, max_attempts=max_attempts, group=group)
+    ids = [run_id for run_id, _ in made]
+    new = sum(created for _, created in made)
     if not as_json:
         render.info(f"group {group}: {len(ids)} runs ({new} new, {len(ids) - new} already submitted)")
     statuses = reads.statuses(store, ids)

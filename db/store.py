@@ -86,6 +86,59 @@ class Store:
             raise
         return run.id, True
 
+    def create_runs(self, specs: list[dict[str, Any]], max_attempts: int = 3,
+                    group: Optional[str] = None) -> list[tuple[str, bool]]:
+        """create_run for many specs in one transaction: every run is created, or none (an
+        interrupted sweep leaves no partial group). Specs whose idempotency key names an existing
+        run (the same sweep again) return that run: [(id, created)], in the order given."""
+        keys = [spec.get("idempotency_key") for spec in specs]
+        for _ in range(2):  # a concurrent submit of the same keys: read them again, once
+            existing: dict[str, str] = {}
+            wanted = [k for k in keys if k]
+            with self.session() as s:
+                for start in range(0, len(wanted), 500):
+                    chunk = wanted[start:start + 500]
+                    existing.update((key, run_id) for key, run_id in s.execute(
+                        select(Run.idempotency_key, Run.id).where(Run.idempotency_key.in_(chunk))))
+            out: list[tuple[str, bool]] = []
+            rows: list[Run] = []
+            for spec, key in zip(specs, keys):
+                if key and key in existing:
+                    out.append((self._same_spec(existing[key], spec), False))
+                    continue
+                run = self._new_run(spec, max_attempts, group)
+                rows.append(run)
+                out.append((run.id, True))
+            try:
+                with self.session() as s, s.begin():
+                    s.add_all(rows)
+            except IntegrityError:
+                continue
+            return out
+        raise StateError("the runs of this group were being created by another process at the same time; "
+                         "submit it again (the runs already created are reused)")
+
+    def _new_run(self, spec: dict[str, Any], max_attempts: int, group: Optional[str]) -> Run:
+        return Run(
+            id=new_run_id(),
+            kind=spec["kind"],
+            recipe=spec["recipe"],
+            dataset=spec["dataset"],
+            name=spec.get("name"),
+            spec=json.dumps(spec, sort_keys=True),
+            queue=spec.get("queue", "latentq"),
+            status=RunStatus.QUEUED.value,
+            attempts=0,
+            max_attempts=max_attempts,
+            idempotency_key=spec.get("idempotency_key"),
+            parent_id=spec.get("parent"),
+            created_at=utcnow(),
+            epoch=0,
+            epochs=spec.get("epochs", 0) if spec["kind"] == "train" else 1,
+            cancel_requested=False,
+            group_name=group,
+        )
+
     def _same_spec(self, run_id: str, spec: dict[str, Any]) -> str:
         """The run an idempotency key names, if it was created with this very spec."""
         stored = self.spec(run_id)

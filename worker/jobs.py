@@ -76,6 +76,20 @@ def submit(store: Store, settings: Settings, spec, max_attempts: Optional[int] =
     return Submitted(store.status(run_id), created=True)
 
 
+def submit_group(store: Store, settings: Settings, specs: list, max_attempts: Optional[int] = None,
+                 group: Optional[str] = None, send: Optional[Sender] = None) -> list[tuple[str, bool]]:
+    """Create every run of a group (a sweep) in one transaction, then send the new runs' messages
+    after the commit. A message the broker refuses leaves its run queued for the outbox sweep
+    (the group stays whole); runs an idempotency key already named are returned as they are."""
+    made = store.create_runs([spec.model_dump(mode="json") for spec in specs],
+                             max_attempts=max_attempts or settings.max_attempts, group=group)
+    send = send or broker_sender(store)
+    for run_id, created in made:
+        if created:
+            _send(store, run_id, "submitted", send, note=False)
+    return made  # [(run id, created by this call)], in the order of `specs`
+
+
 def retry(store: Store, run_id: str, local: Optional[tuple[str, int]] = None,
           send: Optional[Sender] = None) -> str:
     """Bring a run back: a queued run's message is sent again ("resent"); a failed or cancelled
@@ -133,7 +147,7 @@ def requeue(store: Store, run_id: str, transition: Callable[[], bool], reason: s
     return _send(store, run_id, reason, send or broker_sender(store))
 
 
-def _send(store: Store, run_id: str, reason: str, send: Sender) -> bool:
+def _send(store: Store, run_id: str, reason: str, send: Sender, note: bool = True) -> bool:
     try:
         send(run_id)
     except Exception as exc:  # the broker is away: the row stays queued with no sent_at
@@ -143,7 +157,8 @@ def _send(store: Store, run_id: str, reason: str, send: Sender) -> bool:
         log.warning("run %s: message not sent, left for the sweep: %s", run_id, detail)
         return False
     store.mark_sent(run_id)
-    store.add_event(run_id, "warning", f"{reason}; re-queued")
+    if note:
+        store.add_event(run_id, "warning", f"{reason}; re-queued")
     return True
 
 
