@@ -50,6 +50,9 @@ def waiting(run: Any, now: Optional[datetime] = None,
     seconds = round((now - (run.queued_at or run.created_at)).total_seconds(), 1)
     if run.pid is not None:
         return seconds, f"waiting to start in process {run.pid} on {run.host}"
+    refused = getattr(run, "error", None)  # a queued run's error: why a worker released it unclaimed
+    if refused:
+        return seconds, f"waiting for a worker that can see its artifact root (refused: {refused})"
     if run.sent_at is None:
         return seconds, "message not sent (the broker was unreachable): the sweep re-sends it"
     why = workers_note or f"waiting for a worker on queue {run.queue}"
@@ -74,7 +77,8 @@ def queue_notes(store: StoreLike, statuses: list[dict[str, Any]], workers: Optio
     cutoff = utcnow() - timedelta(seconds=stale_after)
     with store.session() as s:
         rows = {r.id: r for r in s.execute(select(
-            Run.id, Run.status, Run.queue, Run.created_at, Run.queued_at, Run.sent_at, Run.sends, Run.pid, Run.host)
+            Run.id, Run.status, Run.queue, Run.created_at, Run.queued_at, Run.sent_at, Run.sends, Run.pid, Run.host,
+            Run.error)
             .where(Run.id.in_(ids)))}
         queues = {r.queue for r in rows.values()}
         line = list(s.execute(select(Run.id, Run.queue).where(

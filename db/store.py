@@ -284,17 +284,18 @@ class Store:
             phase=None,
         )
 
-    def release(self, run_id: str, owner: str, refused: bool = False) -> bool:
+    def release(self, run_id: str, owner: str, refused: Optional[str] = None) -> bool:
         """running → queued by its owner (warm shutdown, or a run it cannot see): the next
-        attempt resumes. A refused run's claim does not count as an attempt. Send its message
-        through latentq.worker.jobs."""
+        attempt resumes. A refused run's claim does not count as an attempt, and `refused` (why)
+        stays in its error column until a worker claims it: its waiting note says it waits for a
+        worker that can see its artifact root. Send its message through latentq.worker.jobs."""
         return self._transition(
             run_id,
             [Run.owner == owner, Run.status == RunStatus.RUNNING.value],
             status=RunStatus.QUEUED.value,
             owner=None,
             **_queued_again(),
-            **({"attempts": Run.attempts - 1} if refused else {}),
+            **({"attempts": Run.attempts - 1, "error": refused} if refused else {}),
         )
 
     def cancel(self, run_id: str) -> str:

@@ -260,11 +260,25 @@ def hand_back(send: Optional[Sender] = None) -> OnShutdown:
     return on_shutdown
 
 
+# Runs this worker process refused because its artifact root lacks their checkpoint: run id ->
+# the checkpoint epoch it could not see. A later delivery of the same run at the same checkpoint
+# is dropped without a claim (no claim-and-release loop with the sweep) until this process
+# restarts, the run moves on (another worker checkpointed it further) or the checkpoint appears.
+_REFUSED: dict[str, Optional[int]] = {}
+
+
 def claim_run(run_id: str, settings: Settings, task_id: Optional[str] = None) -> Optional[str]:
     """queued -> running for this process: the owner token, or None when the run is owned
-    elsewhere or finished (the delivery is dropped and an event says so). TensorFlow-free."""
+    elsewhere or finished (the delivery is dropped and an event says so), or when this worker
+    already refused it at its current checkpoint. TensorFlow-free."""
     store = open_store(settings)
-    store.get(run_id)  # NotFound for an unknown id
+    run = store.get(run_id)  # NotFound for an unknown id
+    if task_id is not None and run_id in _REFUSED:
+        if _REFUSED[run_id] == run.checkpoint_epoch and missing_checkpoint(run, artifacts.runs(settings)):
+            log.info("run %s: delivery dropped: this worker already refused it (checkpoint after epoch %s "
+                     "not under its artifact root)", run_id, run.checkpoint_epoch)
+            return None
+        del _REFUSED[run_id]
     owner = f"{worker_name()}:{uuid.uuid4().hex[:8]}"
     if not store.claim(run_id, owner, worker=worker_name(), task_id=task_id):
         run = store.get(run_id)
@@ -273,8 +287,11 @@ def claim_run(run_id: str, settings: Settings, task_id: Optional[str] = None) ->
         log.info("run %s: %s", run_id, note)
         store.add_event(run_id, "info", note)
         return None
-    missing = missing_checkpoint(store.get(run_id), artifacts.runs(settings))
+    claimed = store.get(run_id)
+    missing = missing_checkpoint(claimed, artifacts.runs(settings))
     if missing:  # never restart from epoch 0 what another artifact root has checkpointed
+        if task_id is not None:
+            _REFUSED[run_id] = claimed.checkpoint_epoch
         _refuse(store, run_id, owner, missing, foreground=task_id is None)
         return None
     return owner
@@ -285,5 +302,5 @@ def _refuse(store: Store, run_id: str, owner: str, reason: str, foreground: bool
     if foreground:
         store.finish(run_id, owner, RunStatus.FAILED, reason)
     else:
-        requeue(store, run_id, lambda: store.release(run_id, owner, refused=True),
+        requeue(store, run_id, lambda: store.release(run_id, owner, refused=reason),
                 f"{reason}: released for a worker that can see it", defer=True)
