@@ -88,9 +88,11 @@ def fit(ctx, model: keras.Model, x, y, validation_data, initial_epoch: int = 0,
 
 
 def record_timings(ctx, samples: int) -> dict[str, float]:
-    """Flush the background writes, then record where the run's wall time went (step 0)."""
+    """Flush the background writes, then record where the run's wall time went (step 0), and
+    pictures_dropped: the pictures the background writer dropped or replaced while they waited."""
     ctx.flush()
     summary = ctx.timings.summary(samples)
+    summary["pictures_dropped"] = float(ctx.writer.dropped_pictures)
     ctx.record(0, **summary)
     return summary
 

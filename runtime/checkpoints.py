@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 LATEST = "checkpoints/latest.keras"
 STATE = "checkpoints/state.json"
-MONTAGE = "checkpoints/montage.npz"  # the sample montage's rows so far (latentq.models.samples)
+# The sample montage's rows so far, one small file per drawn epoch (latentq.models.samples.MontageRows).
+MONTAGE_ROWS = "checkpoints/montage"
 
 
 def missing_checkpoint(run: Run, runs: "ArtifactStore") -> Optional[str]:

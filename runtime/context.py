@@ -282,15 +282,20 @@ class RunContext:
         self.files.put(rel, data)
         self.artifact(kind, rel)
 
-    def save_grid(self, kind: str, rel: str, images: np.ndarray, cols: int) -> None:
+    def save_grid(self, kind: str, rel: str, images: np.ndarray, cols: int, tensorboard: bool = True) -> None:
         """Drawn and written in the background (the images are the caller's to give away)."""
+        self.writer.submit(self.grid_job(kind, rel, images, cols, tensorboard), part="picture", key=rel)
+
+    def grid_job(self, kind: str, rel: str, images: np.ndarray, cols: int, tensorboard: bool = True):
+        """What save_grid runs in the background: draw, write, send to TensorBoard (unless not), register."""
         def write() -> None:
             picture = pictures.grid(images, cols)
             self.files.put(rel, pictures.png(picture))
-            self.events_writer.image(rel, kind, picture)
+            if tensorboard:
+                self.events_writer.image(rel, kind, picture)
             self.artifact(kind, rel)
 
-        self.writer.submit(write, part="picture", key=rel)
+        return write
 
     def save_rows(self, kind: str, rel: str, rows: list[np.ndarray]) -> None:
         """Rows of equally many images (originals over reconstructions), in the background."""

@@ -57,7 +57,7 @@ MODULE_KINDS = {
              "web", "writer_bound"],
     "cli": ["cli", "cli_bulk", "cli_runs", "first_use", "data_checks", "escapes", "imports", "prefixes", "prepared", "properties",
             "recipe_params", "settings"],
-    "training": ["autoencoders", "fid", "gan_plugins", "gans", "generation", "precision", "progan", "progress",
+    "training": ["autoencoders", "fid", "gan_plugins", "gans", "generation", "long_runs", "precision", "progan", "progress",
                  "quality", "search", "stylegan", "tensorboard_export", "terminal", "timings", "vae"],
     "integration": ["integration_autoencoders", "integration_worker", "stranded", "supervisor", "waiting",
                     "worker_visibility"],

@@ -302,28 +302,6 @@ def test_dcgan_generator_loads_in_a_fresh_process_and_generates(train_digits, se
         assert len(lines) == 1 and "\n" not in lines[0]
 
 
-def test_sample_monitor_montage_survives_a_resume(tmp_path):
-    saved = {}
-    from latentq.runtime.artifacts import LocalArtifacts
-
-    ctx = SimpleNamespace(files=LocalArtifacts(tmp_path), timings=Timings(0.0),
-                          writer=SimpleNamespace(submit=lambda job, part="other": job()),
-                          save_grid=lambda kind, rel, images, cols: saved.__setitem__(rel, (kind, images.shape, cols)))
-    noise = np.zeros((10, 2), "float32")
-    sample = lambda model, noise: np.full((len(noise), 4, 4), 0.5, "float32")  # noqa: E731
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    first = samples.SampleMonitor(ctx, noise, sample, montage_cols=3)
-    first.set_model(model)
-    first.on_epoch_end(0), first.on_epoch_end(1)
-    assert saved["images/samples/epoch_002.png"] == ("samples", (10, 4, 4), 4)
-    assert saved["images/evolution.png"] == ("montage", (6, 4, 4), 3)  # 2 epochs x 3 samples
-    resumed = samples.SampleMonitor(ctx, noise, sample, montage_cols=3)  # a new attempt, same run folder
-    resumed.set_model(model)
-    resumed.on_epoch_end(2)
-    assert saved["images/evolution.png"][1] == (9, 4, 4)
-    assert samples.montage_epochs(list(range(1, 101)), 5) == [1, 26, 51, 75, 100]
-
-
 def test_a_resumed_run_continues_with_its_buffer_optimizer_and_montage(train_digits, store, settings):
     """Attempt 2 starts from attempt 1's checkpoint folder: the replay ring goes on where it was
     (1,617 fakes an epoch through 200 slots: position 17, then 34), so do the optimizer's steps and

@@ -5,9 +5,9 @@ annotation repeated on the subclass (`g_learning_rate: float = g_learning_rate_f
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 Optimizer = Literal["sgd", "adam", "rmsprop", "nadam"]
 Loss = Literal["bce", "nonsaturating", "wgan-gp", "hinge"]
@@ -26,6 +26,21 @@ def learning_rate_field(default: float, of: str = "") -> Any:
 
 def optimizer_field(default: str, of: str = "") -> Any:
     return Field(default, description=f"optimizer of {of}" if of else "optimizer")
+
+
+def _auto_is_zero(value: Any) -> Any:
+    return 0 if isinstance(value, str) and value.strip().lower() == "auto" else value
+
+
+# `--set pictures_every=auto` reads as 0, the adaptive default.
+PicturesEvery = Annotated[int, BeforeValidator(_auto_is_zero)]
+
+
+def pictures_every_field() -> Any:
+    """Of the recipes that draw a sample grid per epoch (latentq.models.samples.SampleMonitor)."""
+    return Field(0, ge=0, le=100_000,
+                 description="sample grid (and montage row) every K epochs, the last always; 0 or auto: as often as "
+                             "keeps picture work under 5% of the run's time so far")
 
 
 # ---- VAEs -----------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ from pydantic import Field
 
 from latentq.recipes.autoencoders import AEParams
 from latentq.recipes.catalog import RecipeInfo, register
-from latentq.recipes.fields import kl_weight_field, learning_rate_field, vae_codings_field
+from latentq.recipes.fields import PicturesEvery, kl_weight_field, learning_rate_field, pictures_every_field, \
+    vae_codings_field
 
 VAE_CAN = frozenset({"sample", "interpolate", "reconstruct"})
 
@@ -17,6 +18,7 @@ class _VAECommon(AEParams):
     eval_samples: int = Field(
         1000, ge=0, le=50_000, description="samples scored by fcd / class_coverage at the end (0 skips them)"
     )
+    pictures_every: PicturesEvery = pictures_every_field()
 
 
 class VAEParams(_VAECommon):

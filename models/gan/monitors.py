@@ -162,4 +162,4 @@ def save_epoch_curves(ctx, kind: str, rel: str, names: tuple[str, ...], title: s
         history = {name: [values.get(step, float("nan")) for step in steps] for name, values in series.items()}
         ctx.put_artifact(kind, rel, pictures.curves_png(history, title, steps=steps))
 
-    ctx.writer.submit(write, part="picture")
+    ctx.writer.submit(write, part="picture", key=rel)
