@@ -3,10 +3,11 @@ metric rows, TensorBoard events), so the training thread only trains.
 
 Jobs run in the order they were submitted, except checkpoints: a new checkpoint replaces one
 still waiting (the newest snapshot is the one worth writing), so the training thread never
-waits for an old write. Pictures waiting are bounded: a picture with the key of one still
-waiting replaces it, and past MAX_PENDING_PICTURES the oldest waiting picture is dropped (and
-counted), so a writer that falls behind on short epochs holds a few pictures, not one per
-epoch. Checkpoints and metric rows are never dropped. The first failure of a job is raised on the training thread at its
+waits for an old write. Pictures waiting are bounded, so a writer that falls behind on short
+epochs holds a few pictures, not one per epoch: a picture with the key of one still waiting
+replaces it; past MAX_PENDING_PICTURES the oldest waiting `droppable` picture (a per-epoch
+one) is dropped and counted; a picture that may not be dropped (a final one) makes the
+training thread wait for room instead. Checkpoints and metric rows are never dropped. The first failure of a job is raised on the training thread at its
 next submit or flush (a full disk fails the run as before)."""
 
 from __future__ import annotations
@@ -24,10 +25,14 @@ PARTS = ("checkpoint", "picture", "other")  # what a job writes, for where a wai
 MAX_PENDING_PICTURES = 4
 
 
+class _Dropped(Exception):
+    """This droppable picture is the one dropped (every waiting picture must be written)."""
+
+
 class BackgroundWriter:
     def __init__(self, name: str = "latentq-writer"):
         self._name = name
-        self._jobs: deque[list] = deque()  # [job, part, key]
+        self._jobs: deque[list] = deque()  # [job, part, key, droppable]
         self._part: Optional[str] = None  # the part of the job being written now
         self._checkpoint: Optional[Job] = None  # the newest checkpoint still to write
         self._cond = threading.Condition()
@@ -41,32 +46,50 @@ class BackgroundWriter:
 
     # ---- the training thread's side ---------------------------------------------------------
 
-    def submit(self, job: Job, part: str = "other", key: Optional[str] = None) -> None:
+    def submit(self, job: Job, part: str = "other", key: Optional[str] = None, droppable: bool = False) -> None:
         """Run `job` after those already queued; `part` (PARTS) names what it writes. A picture
-        with a `key` (the file it writes) replaces a waiting picture of the same key."""
+        with a `key` (the file it writes) replaces a waiting picture of the same key; a
+        `droppable` picture may be dropped when too many wait."""
         assert part in PARTS, part
         self._raise_error()
         with self._cond:
             self._start()
             if part == "picture":
-                self._bound_pictures(key)
-            if part == "picture" and key is not None:
-                for entry in self._jobs:
-                    if entry[1] == "picture" and entry[2] == key:
-                        entry[0] = job
-                        self.dropped_pictures += 1
-                        self._cond.notify_all()
-                        return
-            self._jobs.append([job, part, key])
+                if key is not None and self._replace(key, job):
+                    return
+                try:
+                    self._make_room(droppable)
+                except _Dropped:
+                    return
+            self._jobs.append([job, part, key, droppable])
             self._cond.notify_all()
 
-    def _bound_pictures(self, key: Optional[str]) -> None:
-        waiting = [entry for entry in self._jobs if entry[1] == "picture"]
-        if key is not None and any(entry[2] == key for entry in waiting):
-            return  # it replaces one: the count does not grow
-        while len(waiting) >= MAX_PENDING_PICTURES:
-            self._jobs.remove(waiting.pop(0))
-            self.dropped_pictures += 1
+    def _replace(self, key: str, job: Job) -> bool:
+        for entry in self._jobs:
+            if entry[1] == "picture" and entry[2] == key:
+                entry[0] = job
+                self.dropped_pictures += 1
+                self._cond.notify_all()
+                return True
+        return False
+
+    def _make_room(self, droppable: bool) -> None:
+        """Called holding the lock: at most MAX_PENDING_PICTURES pictures wait."""
+        while True:
+            waiting = [entry for entry in self._jobs if entry[1] == "picture"]
+            if len(waiting) < MAX_PENDING_PICTURES or self._error is not None:
+                return
+            old = next((entry for entry in waiting if entry[3]), None)
+            if old is not None:
+                self._jobs.remove(old)
+                self.dropped_pictures += 1
+            elif droppable:
+                self.dropped_pictures += 1
+                raise _Dropped
+            elif threading.current_thread() is self._thread:
+                return  # a job submitting from the writer thread itself: waiting would never end
+            else:
+                self._cond.wait(0.05)  # room comes as the writer thread takes the next job
 
     def submit_checkpoint(self, job: Job) -> None:
         """Write this checkpoint after the jobs already queued; a checkpoint still waiting is dropped."""
@@ -74,7 +97,7 @@ class BackgroundWriter:
         with self._cond:
             self._start()
             if self._checkpoint is None:
-                self._jobs.append([self._write_checkpoint, "checkpoint", None])
+                self._jobs.append([self._write_checkpoint, "checkpoint", None, False])
             self._checkpoint = job
             self._cond.notify_all()
 
@@ -119,7 +142,7 @@ class BackgroundWriter:
                     self._cond.wait()
                 if not self._jobs:
                     return
-                job, self._part, _ = self._jobs.popleft()
+                job, self._part, _, _ = self._jobs.popleft()
                 self._busy = True
             start = time.perf_counter()
             try:
