@@ -42,3 +42,7 @@ def test_every_parameter_has_help():
     result = invoke(["models", "--json"])
     missing = [(r["name"], p["name"]) for r in json.loads(result.stdout) for p in r["params"] if not p["help"]]
     assert not missing
+
+
+if __name__ == "__main__":  # a parameter added or changed on purpose: `python tests/test_recipe_params.py`
+    SNAPSHOT.write_text(json.dumps(_listed(), indent=1, sort_keys=True) + "\n")
