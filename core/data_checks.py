@@ -16,12 +16,17 @@ from latentq.recipes import RecipeInfo, get_recipe
 
 
 def facts_for(name: str, seed: int = 0) -> datasets.Facts:
-    """The named datasets are known without loading them; the others are read and checked."""
+    """The named datasets are known without loading them, a prepared one from its manifest; the
+    others are opened and checked (a uint8 .npz from its header, a float one read)."""
     if name in datasets.KNOWN_FACTS:
         return datasets.KNOWN_FACTS[name]
     if name.startswith("data:"):
         return datasets.prepared_facts(name[5:])
-    return datasets.load(name, seed).facts()
+    source = datasets.open_source(name, seed)
+    try:
+        return source.facts()
+    finally:
+        source.close()
 
 
 def check_job(spec) -> None:
@@ -31,7 +36,7 @@ def check_job(spec) -> None:
     check_facts(facts_for(spec.dataset, spec.seed), get_recipe(spec.recipe), spec.recipe_params())
 
 
-def check_dataset(data: datasets.Dataset, spec) -> None:
+def check_dataset(data: datasets.Source, spec) -> None:
     """The worker's check, on the dataset it is about to train on."""
     if spec.kind == "train":
         check_facts(data.facts(), get_recipe(spec.recipe), spec.recipe_params())

@@ -37,8 +37,9 @@ def encode(encoder: keras.Model, x: np.ndarray, batch_size: int = 256) -> np.nda
 
 
 def baseline_mse(data) -> float:
-    """MSE on the validation set of always predicting the mean training sample."""
-    return float(np.mean((data.x_val - data.x_train.mean(axis=0)) ** 2))
+    """MSE on the validation sample of always predicting the mean training sample (the mean of
+    the bounded training sample: all of a small dataset)."""
+    return float(np.mean((data.x_val - data.train_sample().mean(axis=0)) ** 2))
 
 
 def sparsity(codings: np.ndarray) -> dict[str, float]:

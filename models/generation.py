@@ -143,8 +143,9 @@ def _grid_cols(n: int) -> int:
     return max(1, math.ceil(math.sqrt(n)))
 
 
-def _held_out(parent: JobSpec) -> datasets.Dataset:
-    return datasets.load(parent.dataset, parent.seed)
+def _held_out(parent: JobSpec) -> datasets.Source:
+    """The parent's dataset split as it trained; only its bounded validation sample is read."""
+    return datasets.open_source(parent.dataset, parent.seed)
 
 
 def _samples(ctx, source: Source, options: GenerateOptions, eval_count: int, rng: np.random.Generator) -> np.ndarray:

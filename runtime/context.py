@@ -130,14 +130,16 @@ class RunContext:
         self.writer = BackgroundWriter(f"latentq-writer-{run_id}")
         self.writer.submit(pictures.preload, part="picture")  # every run draws curves: matplotlib off the training thread
         self.max_seconds = max_seconds
-        self._dataset: Optional[datasets.Dataset] = None
+        self._dataset: Optional[datasets.Source] = None
         self.events_writer = EventWriter(self.files, "tensorboard")
 
     # ---- inputs --------------------------------------------------------------------------
 
-    def dataset(self) -> datasets.Dataset:
+    def dataset(self) -> datasets.Source:
+        """The run's dataset, opened (a prepared one's manifest and file size checked), its split
+        fixed by the seed; no training pixels read: latentq.models.inputs streams them."""
         if self._dataset is None:
-            self._dataset = datasets.load(self.spec.dataset, self.spec.seed)
+            self._dataset = datasets.open_source(self.spec.dataset, self.spec.seed)
         return self._dataset
 
     # ---- stop signals --------------------------------------------------------------------
@@ -309,6 +311,8 @@ class RunContext:
                 self.events_writer.close()
             finally:
                 self._held.close()
+                if self._dataset is not None:
+                    self._dataset.close()
 
     def save_curves(self, kind: str, rel: str, names: tuple[str, ...], title: str) -> None:
         """Drawn in the background from the metrics recorded so far (when there are any)."""

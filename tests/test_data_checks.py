@@ -62,7 +62,7 @@ CASES = [
     ("zero-width images", "stacked-ae", _npz(x=np.zeros((40, 6, 0))), [], "zero-sized dimension"),
     ("5-d samples", "linear-ae", _npz(x=np.zeros((40, 2, 2, 2, 2))), [], "vectors (D,), images"),
     ("mixed image sizes", "stacked-ae", _images(sizes=((8, 8), (8, 8), (9, 8))), [],
-     "all images must share one size"),
+     "latentq data prepare"),
     ("corrupt image", "stacked-ae", _images(corrupt=True), [], "'truncated.png'"),
     ("vectors to an image recipe", "stacked-ae", _npz(x=RNG.random((40, 6))), [], "needs image data (H, W)"),
     ("3-d points to dcgan", "dcgan", _named("synthetic-3d"), [], "needs image data (H, W)"),

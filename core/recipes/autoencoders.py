@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from latentq.recipes.catalog import RecipeInfo, RecipeParams, declared, register
-from latentq.recipes.fields import Optimizer, learning_rate_field, optimizer_field
+from latentq.recipes.fields import Optimizer, learning_rate_field, mirror_field, optimizer_field
 from latentq.recipes.needs import ANY_SHAPE, IMAGES, DataNeeds, halvings
 
 
@@ -31,6 +31,7 @@ class StackedAEParams(AEParams):
 
     hidden: int = Field(100, ge=1, le=8192, description="units of the hidden layer")
     codings: int = Field(30, ge=1, le=4096, description="units of the coding layer")
+    mirror: bool = mirror_field()
 
 
 LINEAR_AE = register(

@@ -19,6 +19,12 @@ def steps_per_execution_field(default: int) -> Any:
                                                       "N batches")
 
 
+def mirror_field() -> Any:
+    """Of the image recipes whose data may be flipped left-right (GANs, image autoencoders, VAEs)."""
+    return Field(False, description="x-flip a random half of each training batch in the input pipeline "
+                                    "(stylegan2-ada's --mirror): for images without a left-right meaning")
+
+
 def learning_rate_field(default: float, of: str = "") -> Any:
     """`of`: whose learning rate, when the recipe has more than one ("the classifiers")."""
     return Field(default, gt=0, le=10, description=f"learning rate of {of}" if of else "learning rate")

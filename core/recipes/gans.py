@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 
 from latentq.recipes.catalog import RecipeInfo, RecipeParams, register
 from latentq.recipes.fields import Loss, Optimizer, PicturesEvery, beta_1_field, d_learning_rate_field, ema_field, \
-    g_learning_rate_field, gan_codings_field, gan_optimizer_field, loss_field, r1_every_field, r1_gamma_field, \
+    g_learning_rate_field, gan_codings_field, gan_optimizer_field, loss_field, mirror_field, r1_every_field, r1_gamma_field, \
     pictures_every_field, steps_per_execution_field
 from latentq.recipes.needs import DataNeeds, canvas_at_least
 
@@ -21,6 +21,7 @@ class GANRunParams(RecipeParams):
                                                   "last only; default: as often as keeps them under 10% of the "
                                                   "run's time, the last epoch always)")
     eval_samples: int = Field(1000, ge=10, le=100_000, description="generated images per evaluation")
+    mirror: bool = mirror_field()
     pictures_every: PicturesEvery = pictures_every_field()
     collapse_threshold: float = Field(0.7, ge=0, le=1,
                                       description="mode-collapse alarm when class_coverage falls below this after "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from latentq.recipes.autoencoders import AEParams
+from latentq.recipes.fields import mirror_field
 from latentq.recipes.catalog import RecipeInfo, register
 from latentq.recipes.fields import PicturesEvery, kl_weight_field, learning_rate_field, pictures_every_field, \
     vae_codings_field
@@ -15,6 +16,7 @@ VAE_CAN = frozenset({"sample", "interpolate", "reconstruct"})
 class _VAECommon(AEParams):
     codings: int = vae_codings_field(10)
     kl_weight: float = kl_weight_field(1.0)
+    mirror: bool = mirror_field()
     eval_samples: int = Field(
         1000, ge=0, le=50_000, description="samples scored by fcd / class_coverage at the end (0 skips them)"
     )

@@ -77,7 +77,7 @@ def train_pretrain_classifier(ctx: RunContext, params: recipes.PretrainClassifie
     picked = balanced_indices(data.y_train, params.labels, data.num_classes, ctx.spec.seed)
     model = train_autoencoder(ctx, build_stacked_ae)
     encoder = encoder_of(model)
-    x, y = data.x_train[picked], data.y_train[picked]
+    x, y = data.take(picked), data.y_train[picked]  # the few labelled images, read from the split
     ctx.event("info", f"pretraining done; training both classifiers on {len(picked)} labelled images")
     accuracy = {}
     for kind in ("pretrained", "scratch"):

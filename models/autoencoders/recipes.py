@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from latentq.models import training
+from latentq.models.inputs import train_input
 from latentq.models.autoencoders.builders import (build_conv_ae, build_denoising_ae, build_linear_ae, build_recurrent_ae,
                                         build_sparse_ae, build_sparse_kl_ae, build_stacked_ae, build_tied_ae)
 from latentq.models.autoencoders.monitors import ActivationCallback
@@ -41,7 +42,7 @@ def train_autoencoder(ctx, build: Callable, loss: str = "binary_crossentropy",
                       steps_per_execution=params.steps_per_execution)
         return model
 
-    return training.train(ctx, make, data.x_train, data.x_train, (data.x_val, data.x_val),
+    return training.train(ctx, make, train_input(ctx, "xx"), None, (data.x_val, data.x_val),
                           callbacks=callbacks or (lambda model: ()),
                           finish=lambda model: finish_autoencoder(ctx, model, curves=curves))
 
@@ -75,9 +76,10 @@ def train_linear_ae(ctx: RunContext, params: recipes.LinearAEParams) -> None:
     model = train_autoencoder(ctx, build_linear_ae, loss="mse")
     from sklearn.decomposition import PCA
 
-    x = data.x_train.reshape(len(data.x_train), -1)
+    sample = data.train_sample()  # all of a small dataset, a bounded random sample of a large one
+    x = sample.reshape(len(sample), -1)
     total = np.sum((x - x.mean(axis=0)) ** 2)
-    recon = batched(lambda batch: model(batch, training=False), data.x_train, batch_size=256).reshape(len(x), -1)
+    recon = batched(lambda batch: model(batch, training=False), sample, batch_size=256).reshape(len(x), -1)
     ae_explained = 1.0 - np.sum((x - recon) ** 2) / total
     pca = PCA(n_components=params.codings, random_state=ctx.spec.seed).fit(x)
     pca_explained = float(np.sum(pca.explained_variance_ratio_))
@@ -110,7 +112,7 @@ def train_conv_ae(ctx: RunContext, params: recipes.ConvAEParams) -> None:
 
 @recipes.RECURRENT_AE.trainer
 def train_recurrent_ae(ctx: RunContext, params: recipes.RecurrentAEParams) -> None:
-    mean = ctx.dataset().x_train.mean(axis=0)
+    mean = ctx.dataset().train_sample().mean(axis=0)
     train_autoencoder(ctx, lambda params, shape: build_recurrent_ae(params, shape, mean=mean))
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from latentq.models import training
+from latentq.models.inputs import train_input
 from latentq.models.gan.model import GAN, compile_gan, ema_half_life
 from latentq.models.gan.builders import build_dcgan, build_dense_gan
 from latentq.models.gan.monitors import HeldOutMonitor, QualityMonitor, save_epoch_curves
@@ -37,7 +38,7 @@ def train_adversarial(ctx, build: Callable[..., GAN], sample_fn: SampleFn = gene
                  QualityMonitor(ctx, params.eval_every, eval_noise, params.collapse_threshold, sample_fn),
                  *extra_callbacks)
     return training.train(ctx, lambda: compile_gan(build(params, data.sample_shape, seed), params),
-                          data.x_train, None, None, numbers=network_sizes, callbacks=lambda model: callbacks,
+                          train_input(ctx, "x"), None, None, numbers=network_sizes, callbacks=lambda model: callbacks,
                           finish=lambda model: finish_adversarial(ctx, model, grid_noise, sample_fn))
 
 

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from latentq.models import training
+from latentq.models.inputs import train_input
 from latentq.models.predict import batched
 from latentq.models.samples import SampleMonitor, fixed_noise
 from latentq.models.vae.model import VAE
@@ -43,7 +44,7 @@ def train_vae(ctx, build: Callable) -> VAE:
 
     grid = SampleMonitor(ctx, noise, lambda model, z: decode(model.decoder, z), kind="samples_epoch",
                          cols=SAMPLE_COLS, montage_cols=0)
-    return training.train(ctx, make, data.x_train, data.x_train, (data.x_val, data.x_val),
+    return training.train(ctx, make, train_input(ctx, "xx"), None, (data.x_val, data.x_val),
                           numbers=lambda model: {"codings": params.codings}, callbacks=lambda model: (grid,),
                           finish=lambda model: finish_vae(ctx, model, noise))
 

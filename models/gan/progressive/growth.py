@@ -267,5 +267,5 @@ def growth_schedule(ctx, knobs) -> GrowthSchedule:
     if not plan.final_reached:
         ctx.event("warning", f"{ctx.spec.epochs} epochs at epochs_per_stage={knobs.epochs_per_stage} never reach "
                              f"the last stage ({frame.size}x{frame.size}); samples stay at a lower resolution")
-    steps = int(math.ceil(len(data.x_train) / ctx.spec.batch_size))
+    steps = int(math.ceil(data.train_count / ctx.spec.batch_size))
     return GrowthSchedule(ctx, plan, steps, fixed_noise(ctx.spec.seed, SAMPLE_GRID, knobs.codings, stream=0))
