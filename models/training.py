@@ -10,6 +10,7 @@ from typing import Callable, Optional, Sequence
 import keras
 import numpy as np
 
+from latentq.models.inputs import TrainInput
 from latentq.runtime.checkpoints import LATEST
 
 _configured = False
@@ -66,6 +67,8 @@ def resume(ctx, load: bool = True) -> Resume:
 def fit(ctx, model: keras.Model, x, y, validation_data, initial_epoch: int = 0,
         epochs: Optional[int] = None, extra_callbacks: tuple = ()) -> float:
     """model.fit with the job's callbacks; returns the seconds of the training steps alone.
+    x is the run's TrainInput (latentq.models.inputs; y unused) or, for small in-memory sets
+    (a classifier's few labels), arrays.
     Adds to ctx.timings (latentq.runtime.timings), waits for the checkpoint of the last epoch (or
     of the stop) to be on disk, then stops here if asked to stop."""
     from latentq.runtime.callbacks import TimingCallback
@@ -77,9 +80,14 @@ def fit(ctx, model: keras.Model, x, y, validation_data, initial_epoch: int = 0,
     callbacks = [TimingCallback(ctx), *ctx.keras_callbacks(), *extra_callbacks]
     measured = timings.measured()
     start = time.perf_counter()
-    model.fit(x, y, validation_data=validation_data, epochs=epochs, initial_epoch=initial_epoch,
-              batch_size=ctx.spec.batch_size, validation_batch_size=max(ctx.spec.batch_size, VALIDATION_BATCH_SIZE),
-              shuffle=True, callbacks=callbacks, verbose=0)
+    validation_batch_size = max(ctx.spec.batch_size, VALIDATION_BATCH_SIZE)
+    if isinstance(x, TrainInput):  # the stream: it knows its epoch from its callback, set first
+        model.fit(x.dataset(), validation_data=validation_data, epochs=epochs, initial_epoch=initial_epoch,
+                  validation_batch_size=validation_batch_size, callbacks=[x.callback(), *callbacks], verbose=0)
+    else:
+        model.fit(x, y, validation_data=validation_data, epochs=epochs, initial_epoch=initial_epoch,
+                  batch_size=ctx.spec.batch_size, validation_batch_size=validation_batch_size,
+                  shuffle=True, callbacks=callbacks, verbose=0)
     seconds = time.perf_counter() - start - (timings.measured() - measured)
     timings.add("train", seconds)
     ctx.flush()  # a stop's checkpoint complete before the run ends
@@ -114,7 +122,7 @@ def train(ctx, make: Callable[[], keras.Model], x, y, validation_data, *,
     with ctx.phase("final pictures"):  # the finishing work and the background writes it waits for
         with ctx.timings.measure("finish"):
             finish(model)
-        n = len(x if not isinstance(x, (tuple, list)) else x[0])
+        n = x.samples if isinstance(x, TrainInput) else len(x if not isinstance(x, (tuple, list)) else x[0])
         record_timings(ctx, n * max(ctx.spec.epochs - resumed.epoch, 0))
     return model
 

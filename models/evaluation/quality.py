@@ -96,7 +96,7 @@ class QualityClassifier:
             return None
 
     def _measure_reference(self, seed: int) -> dict:
-        real = datasets.load(self.dataset, 0).x_val
+        real = datasets.open_source(self.dataset, 0).x_val  # the bounded validation sample
         if len(real) > MAX_REFERENCE:
             real = real[np.random.default_rng(seed).choice(len(real), MAX_REFERENCE, replace=False)]
         features, _ = self.embed(real)
@@ -124,6 +124,11 @@ class QualityClassifier:
 def _fingerprint(name: str) -> str:
     """The dataset name, plus size and mtime for a file or folder dataset (its content may change)."""
     kind, sep, target = name.partition(":")
+    if sep and kind == "data":  # prepared again (--replace): other pixels, another classifier
+        try:
+            return f"{name}|{datasets.prepared_manifest(target).sha256}"
+        except Exception:
+            return name
     if sep and kind in ("npz", "images"):
         path = Path(target).expanduser()
         try:
@@ -160,12 +165,15 @@ def build_classifier(shape: tuple[int, ...], num_classes: int) -> keras.Model:
     return keras.Model(inputs, probs, name="quality_classifier")
 
 
-def _train(data: datasets.Dataset, files: ArtifactStore, key: str) -> None:
+def _train(data: datasets.Source, files: ArtifactStore, key: str) -> None:
     rng = np.random.default_rng(0)
-    x, y = data.x_train, data.y_train
-    if len(x) > MAX_TRAIN:
-        keep = rng.choice(len(x), MAX_TRAIN, replace=False)
-        x, y = x[keep], y[keep]
+    # At most MAX_TRAIN images and datasets.SAMPLE_BYTES of them in memory (fewer for large images).
+    most = datasets.sample_limit(data.sample_shape, MAX_TRAIN)
+    if data.train_count > most:
+        keep = np.sort(rng.choice(data.train_count, most, replace=False))
+    else:
+        keep = np.arange(data.train_count)
+    x, y = data.take(keep), data.y_train[keep]
     epochs = int(np.clip(np.ceil(TRAIN_STEPS / len(x)), 2, 30))
     keras.utils.set_random_seed(0)
     model = build_classifier(data.sample_shape, data.num_classes)
@@ -183,12 +191,12 @@ def _train(data: datasets.Dataset, files: ArtifactStore, key: str) -> None:
     })
 
 
-def classifier_for(dataset: Union[str, datasets.Dataset], cache: Cache) -> Optional[QualityClassifier]:
+def classifier_for(dataset: Union[str, datasets.Source], cache: Cache) -> Optional[QualityClassifier]:
     """The cached classifier of a labelled dataset, trained the first time it is asked for.
 
     None when the dataset has no labels (or fewer than 2 classes)."""
-    if isinstance(dataset, datasets.Dataset):
-        if dataset.y_train is None or dataset.num_classes < 2:
+    if isinstance(dataset, datasets.Source):
+        if dataset.labels is None or dataset.num_classes < 2:
             return None
         dataset = dataset.name
     files = as_store(cache).scope("quality")
@@ -197,8 +205,8 @@ def classifier_for(dataset: Union[str, datasets.Dataset], cache: Cache) -> Optio
     if not files.exists(meta_name):
         with files.lock(f"{key}.lock"):
             if not files.exists(meta_name):  # another worker may have trained it while we waited
-                data = datasets.load(dataset, 0)
-                if data.y_train is None or data.num_classes < 2:
+                data = datasets.open_source(dataset, 0)
+                if data.labels is None or data.num_classes < 2:
                     put_json(files, meta_name, {"dataset": dataset, "version": CLASSIFIER_VERSION,
                                                 "num_classes": 0, "note": "no class labels"})
                 else:
@@ -306,7 +314,7 @@ def class_scores(probs: np.ndarray, num_classes: int) -> dict[str, float]:
     }
 
 
-def evaluate_samples(dataset: Union[str, datasets.Dataset], images: np.ndarray, cache: Cache,
+def evaluate_samples(dataset: Union[str, datasets.Source], images: np.ndarray, cache: Cache,
                      seed: int = 0) -> dict[str, float]:
     """fcd, class_coverage, class_kl, mean_confidence, precision, recall of generated images (float32 in [0, 1],
     the dataset's sample shape), plus classifier_accuracy. {} for an unlabelled dataset.
