@@ -1,16 +1,24 @@
-"""Is the queue ever the bottleneck? N tiny jobs (`linear-ae --epochs 1`) through two warm workers.
+"""Is the queue, or a job's fixed cost, ever the bottleneck? N tiny jobs (`linear-ae --epochs 1`)
+through two warm workers.
 
-    python bench/queue_throughput.py [--jobs 200] [--workers 2] [--dataset digits] [--paced]
+    python bench/queue_throughput.py [--jobs 40] [--workers 2] [--dataset digits] [--paced]
+
+Targets (40 jobs, 2 workers, all submitted at once): >= 30 jobs per minute, and a job's median
+claim-to-finish at most 1.5 s above the run's own wall_seconds (what a worker adds to a job:
+handing it to a training process, that process's start, its end).
 
 Starts a private redis-server on a free port, a fresh LATENTQ_HOME (SQLite), `--workers`
 `latentq worker` processes (warmed by one job each first), then submits the jobs the way
 `latentq submit` does (row, then message) and waits for all of them. From the runs' own
 created_at / started_at / finished_at it reports:
 
-- jobs per second (first submit to last finish);
+- jobs per minute (first submit to last finish);
+- per job, claim-to-finish (finished_at - started_at) minus the run's own wall_seconds: median;
 - submit-to-running latency (started_at - created_at), median and p95: with --paced, at most
   one job per worker is in flight, so this is the queue's pick-up latency; without, the jobs
   are submitted at once and the latency includes waiting behind other jobs;
+- each training process's resident memory after its 10th job and after its last (with
+  `--workers 1 --jobs 50`: whether a process that runs many jobs grows);
 - the queue's share of the time per job: per worker, the gap between finishing one job and
   starting the next (message hand-over, claim) over the whole time per job (gap + job); with
   --paced, the latency over latency + job.
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import socket
@@ -29,6 +38,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+
+# The worker's line after each job (latentq.worker.process): which process, its job count, its RSS.
+DONE = re.compile(r"done in training process (\d+), job (\d+) of at most \d+, RSS (\d+) MiB")
 
 
 def free_port() -> int:
@@ -44,7 +57,7 @@ def p95(values: list[float]) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--jobs", type=int, default=40)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--paced", action="store_true", help="keep at most one job per worker in flight")
@@ -127,7 +140,15 @@ def main() -> int:
         print(f"# {args.jobs} linear-ae --epochs 1 jobs on {args.dataset}, {args.workers} warm workers, "
               f"{'paced' if args.paced else 'all submitted at once'}; {os.cpu_count()} cpus, "
               f"load {os.getloadavg()[0]:.1f}")
-        print(f"jobs per second:               {args.jobs / elapsed:.2f}  ({elapsed:.1f} s, {len(failed)} not succeeded)")
+        print(f"jobs per minute:               {args.jobs / elapsed * 60:.1f}  ({elapsed:.1f} s, "
+              f"{len(failed)} not succeeded; target >= 30)")
+        claim_to_finish = [(r.finished_at - r.started_at).total_seconds() for r in runs]
+        walls = [store.latest_metrics(r.id).get("wall_seconds", float("nan")) for r in runs]
+        overhead = [c - w for c, w in zip(claim_to_finish, walls)]
+        print(f"claim-to-finish:               median {statistics.median(claim_to_finish):.2f} s, "
+              f"run's wall_seconds median {statistics.median(walls):.2f} s")
+        print(f"claim-to-finish - wall_seconds: median {statistics.median(overhead):.2f} s, "
+              f"p95 {p95(overhead):.2f} s  (target <= 1.5 s)")
         print(f"submit-to-running latency:     median {statistics.median(latency) * 1000:.0f} ms, "
               f"p95 {p95(latency) * 1000:.0f} ms")
         if args.paced:  # each job found a free worker: the latency is the queue's whole share
@@ -139,6 +160,14 @@ def main() -> int:
                   f"p95 {p95(gaps) * 1000:.0f} ms")
             print(f"queue's share of time per job: {sum(gaps) / sum(per_job) * 100:.1f} %  "
                   f"(median job {statistics.median(j - g for j, g in zip(per_job, gaps)):.2f} s)")
+        rss: dict[str, list[tuple[int, float]]] = {}  # training process -> (its job, RSS MiB after it)
+        for log in logs:
+            for pid, job, mib in DONE.findall(log.read_text(errors="replace")):
+                rss.setdefault(pid, []).append((int(job), float(mib)))
+        for pid, after in rss.items():
+            if len(after) >= 10:
+                print(f"training process {pid}: RSS after its job 10 {dict(after)[10]:.0f} MiB, after its job "
+                      f"{after[-1][0]} {after[-1][1]:.0f} MiB")
         return 1 if failed else 0
     finally:
         for worker in workers:

@@ -20,8 +20,9 @@ VALIDATION_BATCH_SIZE = 256
 
 
 def configure_backend(seed: int, precision: str = "float32") -> None:
-    """GPU memory growth (one job per GPU shares nothing, but grows as it needs), seeds, and the
-    job's dtype policy (set for every job: a worker process runs many, and the policy is global).
+    """GPU memory growth (one job per GPU shares nothing, but grows as it needs), a fresh Keras
+    session, seeds, and the job's dtype policy (set for every job: a worker's training process
+    runs many, and the session, seed and policy are global).
     Under a mixed policy the builders keep their output layers float32 (dtype="float32")."""
     global _configured
     if not _configured and keras.backend.backend() == "tensorflow":
@@ -30,8 +31,15 @@ def configure_backend(seed: int, precision: str = "float32") -> None:
         for gpu in tf.config.list_physical_devices("GPU"):
             tf.config.experimental.set_memory_growth(gpu, True)
         _configured = True
+    fresh_session(free_memory=False)
     keras.mixed_precision.set_dtype_policy(precision)
     keras.utils.set_random_seed(seed)
+
+
+def fresh_session(free_memory: bool = True) -> None:
+    """Keras's global state as in a new process: layer-name counters, the global seed generator,
+    the dtype policy, the graph and kernel caches; with `free_memory`, collect the garbage too."""
+    keras.backend.clear_session(free_memory=free_memory)
 
 
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:

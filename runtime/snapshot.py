@@ -87,6 +87,11 @@ class _Plan:
 _plans: dict[int, _Plan] = {}
 
 
+def forget() -> None:
+    """Drop every plan, and the variables they hold (a worker's training process, between runs)."""
+    _plans.clear()
+
+
 def _signature(model) -> tuple:
     """The identity of every variable the model and its optimizers hold, in order: a new
     optimizer slot, a rebuilt network or another model changes it."""

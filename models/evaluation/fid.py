@@ -40,6 +40,11 @@ WEIGHTS_HASH = "bcbd6486424b2319ff4ef7d526e38f63"  # md5, as keras.applications.
 _models: dict[str, keras.Model] = {}
 
 
+def forget() -> None:
+    """Drop the Inception networks built so far (a worker's training process, between runs)."""
+    _models.clear()
+
+
 def weights_file(cache_dir: Union[str, Path]) -> Path:
     """The ImageNet weights, downloaded into <cache_dir>/fid/ the first time (raises if it cannot)."""
     folder = Path(cache_dir) / "fid"

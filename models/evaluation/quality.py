@@ -53,6 +53,11 @@ PR_K = 3
 METRICS = ("fcd", "class_coverage", "class_kl", "mean_confidence", "precision", "recall")
 
 _loaded: dict[tuple[str, str], "QualityClassifier"] = {}
+
+
+def forget() -> None:
+    """Drop the classifiers loaded so far (a worker's training process, between runs)."""
+    _loaded.clear()
 Cache = Union[str, os.PathLike, ArtifactStore]  # the shared cache (RunContext.cache), or a local folder
 
 
