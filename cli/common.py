@@ -26,6 +26,19 @@ JOB_OPTIONS = [
 ]
 
 
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that refuses nan and inf (every comparison with nan is False: click's range
+    check lets it through)."""
+
+    def convert(self, value, param, ctx):
+        import math
+
+        number = super().convert(value, param, ctx)
+        if number is not None and not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number; expected {self._describe_range()}", param, ctx)
+        return number
+
+
 def job_options(func):
     for option in reversed(JOB_OPTIONS):
         func = option(func)

@@ -54,6 +54,10 @@ def run_cli(group: click.Group, args: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    except OSError as exc:  # a path the system refuses (under /proc, read-only, full): the path and why
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"Error: {_one_line(where + (exc.strerror or str(exc)))}", err=True)
+        sys.exit(1)
     except Exception as exc:
         if _is_database_error(exc):
             import os

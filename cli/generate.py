@@ -7,6 +7,7 @@ from typing import Optional
 
 import click
 
+from latentq.cli.common import FiniteFloatRange
 from latentq.cli.ids import resolve_run_id
 
 
@@ -17,7 +18,7 @@ from latentq.cli.ids import resolve_run_id
 @click.option("--interpolate", is_flag=True, help="Semantic interpolation: a 3x4 grid of codings resized to 5x7, "
                                                   "and a straight line between two encoded images.")
 @click.option("--reconstruct", is_flag=True, help="Reconstructions of held-out images (autoencoders, VAEs).")
-@click.option("--truncation", "truncation", type=click.FloatRange(0, 1.5), default=None, metavar="PSI",
+@click.option("--truncation", "truncation", type=FiniteFloatRange(0, 1.5), default=None, metavar="PSI",
               help="StyleGAN: the truncation trick, w = w_avg + PSI (w - w_avg) (0: the average image).")
 @click.option("--style-mix", "style_mix", is_flag=True,
               help="StyleGAN: a grid whose rows take the coarse styles of one set of codings, the columns the fine "

@@ -15,8 +15,11 @@ from typing import Any, Optional
 
 import click
 
-from latentq.cli.common import job_options, queue_options
+from latentq.cli.common import FiniteFloatRange, job_options, queue_options
 from latentq.cli.ids import resolve_run_id
+
+# The oldest age `rm --older-than` takes: past it the cutoff would fall before year 1 (datetime's range).
+MAX_AGE_DAYS = 100_000
 
 # RunStatus's values, spelled out so that `--help` need not import SQLAlchemy (tests/test_read_model.py
 # checks they match).
@@ -35,7 +38,7 @@ def confirm_or_stop(question: str, nothing: str) -> None:
 
 @click.command()
 @click.argument("run_ids", nargs=-1, callback=resolve_run_id)
-@click.option("--older-than", type=click.FloatRange(min=0), default=None, metavar="DAYS",
+@click.option("--older-than", type=FiniteFloatRange(0, MAX_AGE_DAYS), default=None, metavar="DAYS",
               help="Only runs created more than DAYS ago.")
 @click.option("--status", "status_filter", type=click.Choice(STATUSES), default=None, help="Only runs in this status.")
 @click.option("--cancel", "cancel_queued", is_flag=True,

@@ -43,7 +43,9 @@ def ui(host: str, port: int, allow_remote: bool) -> None:
     sock = listen_socket(host, port)  # a busy port: one Error line, before anything else is printed
     try:
         common.where(settings)
-        app = create_app(settings)
+        # Without --allow-remote, only requests naming this address: no DNS rebinding onto loopback.
+        app = create_app(settings, allowed_hosts=None if allow_remote else {*LOOPBACK_NAMES, "127.0.0.1", "::1",
+                                                                             host.strip("[]").lower()})
         shown = f"[{host}]" if ":" in host else host
         render.info(f"latentq ui: http://{shown}:{port}/  (Ctrl+C stops it)")
         uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run(sockets=[sock])

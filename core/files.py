@@ -15,8 +15,11 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Call write(tmp_path) then rename onto path: a reader never sees half a file.
 
     The temp file keeps the suffix so writers that look at it (Keras, Pillow) stay happy."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    except OSError as exc:  # the error names the file asked for, not a temp name or a parent
+        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -63,8 +63,8 @@ class Pages:
         if status is not None and status not in {s.value for s in RunStatus}:
             raise HTTPException(400, f"status {status!r}: one of {', '.join(s.value for s in RunStatus)}")
         page = q.get("page") or "1"
-        if not page.isdigit() or int(page) < 1:
-            raise HTTPException(400, f"page {page!r}: a page number from 1")
+        if not page.isdigit() or not 1 <= int(page) <= MAX_PAGE:
+            raise HTTPException(400, f"page {page[:20]!r}: a page number from 1 to {MAX_PAGE}")
         context = data.runs_page(self.store, status=status, recipe=q.get("recipe"), group=q.get("group"),
                                  name=q.get("name"), page=int(page))
         context["page_urls"] = {k: _page_url(request, context[k]) for k in ("newer", "older")}
@@ -123,7 +123,50 @@ async def _error(request: Request, exc: HTTPException) -> Response:
                         status_code=exc.status_code)
 
 
-def create_app(settings: Optional[Settings] = None) -> Starlette:
+MAX_PAGE = 1_000_000  # past it the offset overflows the database's integers
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def host_name(header: str) -> str:
+    """The name of a Host header without its port: "[::1]:8377" -> "::1", "a.b:80" -> "a.b"."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header
+    return header.rpartition(":")[0] if header.count(":") == 1 else header
+
+
+class RequestGuard:
+    """Two refusals before any view runs. A Host header that is not an address the pages serve:
+    DNS rebinding (a page on evil.example whose name now resolves to 127.0.0.1) would otherwise
+    let any web page read the JSON of a loopback UI; the browser still sends its own Host. And a
+    NUL in the query string, which no filter means and PostgreSQL cannot store in a text
+    parameter: a 400, not a 500."""
+
+    def __init__(self, app, allowed_hosts: Optional[frozenset[str]]):
+        self.app = app
+        self.allowed_hosts = allowed_hosts
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            problem = None
+            if self.allowed_hosts is not None:
+                host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+                if host_name(host) not in self.allowed_hosts:
+                    problem = (f"host {host[:80]!r} is not an address these pages serve "
+                               "(start `latentq ui --allow-remote` to serve other names)")
+            if problem is None and b"%00" in scope.get("query_string", b"").lower():
+                problem = "a NUL character in the query string"
+            if problem is not None:
+                await PlainTextResponse(problem, status_code=400)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Optional[Settings] = None, allowed_hosts: Optional[Iterable[str]] = None) -> Starlette:
+    """The pages. allowed_hosts: the names a request's Host header may carry (`latentq ui` passes
+    loopback's and its own --host); None accepts any (--allow-remote, and tests' clients)."""
+    from starlette.middleware import Middleware
+
     from latentq.settings import load_settings
 
     pages = Pages(settings or load_settings())
@@ -138,7 +181,10 @@ def create_app(settings: Optional[Settings] = None) -> Starlette:
         Route("/files/{run_id}/{path:path}", pages.file),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: _error, NotFound: _not_found})
+    hosts = None if allowed_hosts is None else frozenset(host_name(h) if h.startswith("[") else h.lower()
+                                                          for h in allowed_hosts)
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _error, NotFound: _not_found},
+                    middleware=[Middleware(RequestGuard, allowed_hosts=hosts)])
     app.state.settings = pages.settings
     return app
 
