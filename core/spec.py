@@ -68,6 +68,12 @@ class JobSpec(BaseModel):
             data.pop("search", None)
         return data
 
+    def __eq__(self, other: object) -> bool:
+        """Equal when they say the same: the cached parameter object is not part of a spec."""
+        return isinstance(other, JobSpec) and self.model_dump(mode="json") == other.model_dump(mode="json")
+
+    __hash__ = None  # mutable, like every pydantic model
+
     def recipe_params(self):
         """The recipe's typed parameter object (defaults filled in), validated once per spec."""
         if self._recipe_params is None:
