@@ -184,7 +184,11 @@ class RunContext:
     def phase(self, name: str) -> Iterator[None]:
         """Name the end-of-run work under way ("final pictures", "t-SNE", "quality evaluation",
         "saving the model") for `run`/`watch` and the run page; the enclosing phase comes back after.
-        Any thread may enter one (LiveProgress)."""
+        Any thread may enter one (LiveProgress). A cancel is honoured as the training thread enters
+        one: the finishing work after the last epoch stops there, not minutes later (once
+        model.keras is written, the run then ends succeeded: latentq.runtime.job)."""
+        if self.signals.cancel.is_set() and threading.current_thread().name != self.writer._name:
+            raise StopRun("cancel")
         live = self.signals.live
         live.enter(name)
         self._write_phase(live.phase)

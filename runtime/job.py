@@ -76,6 +76,11 @@ def execute_claimed(run_id: str, owner: str, settings: Settings, train: Train,
     return store.status(run_id)
 
 
+def _model_complete(store: Store, run_id: str) -> bool:
+    """model.keras is written and registered (ctx.save_model registers it after the rename)."""
+    return any(a.kind == "model" and a.path == "model.keras" for a in store.artifacts(run_id))
+
+
 def _scrubbed(text: str, settings: Settings) -> str:
     """A driver's error may quote its URL or a piece of its password: never into the run's record."""
     return scrub(text, settings.db_url, settings.broker_url)
@@ -104,6 +109,11 @@ def _run_claimed(store: Store, run_id: str, owner: str, settings: Settings, sign
 def _stopped(store: Store, run_id: str, owner: str, stop: StopRun, on_shutdown: OnShutdown) -> None:
     if stop.reason == "lost_lease":
         log.warning("run %s: lease lost to another worker; stopping without writing", run_id)
+    elif stop.reason == "cancel" and _model_complete(store, run_id):
+        # Cancelling now would leave a complete model in a run that `generate` refuses.
+        store.add_event(run_id, "warning", "cancel requested after model.keras was written: too late to cancel, "
+                                           "the run ends succeeded (the finishing work left was skipped)")
+        store.finish(run_id, owner, RunStatus.SUCCEEDED)
     elif stop.reason == "cancel":
         store.finish(run_id, owner, RunStatus.CANCELLED, "cancelled by user")
     elif stop.reason == "pruned":  # cancelled, so `latentq retry` resumes it like any stopped run
