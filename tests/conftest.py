@@ -15,12 +15,13 @@ from support import KINDS, PG_URL, REDIS_HOST, REDIS_PORT, WorkerProcess, kind_o
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Mark every test with its one kind (support.MODULE_KINDS, and the services it uses): the
-    lanes select on these (`-m "unit or cli"` is the fast lane)."""
-    for item in items:
-        declared = [m.name for m in item.iter_markers() if m.name in KINDS]
-        kind = kind_of(item.path.stem, declared, set(getattr(item, "fixturenames", ())))
-        item.own_markers[:] = [m for m in item.own_markers if m.name not in KINDS]
+    """Mark every test with its one kind (support.kind_of: its module's kind, a kind it declares,
+    the services it uses): the lanes select on these (`-m "unit or cli"` is the fast lane)."""
+    kinds = [kind_of(item.path.stem, [m.name for m in item.iter_markers() if m.name in KINDS],
+                     set(getattr(item, "fixturenames", ()))) for item in items]
+    for item, kind in zip(items, kinds):
+        for node in item.listchain():  # a declared kind (module, class, function) gives way to the one kind
+            node.own_markers[:] = [m for m in node.own_markers if m.name not in KINDS]
         if kind is not None:
             item.add_marker(kind)
 
