@@ -173,3 +173,33 @@ def test_latentq_ui_refuses_a_foreign_host_header(lq_home):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_a_gan_takes_eval_samples_zero_and_skips_its_quality_evaluation(lq_home, store, train):
+    status = train("gan", dataset="digits", epochs=1, batch_size=64, eval_samples=0, codings=8)
+    assert status["status"] == "succeeded", status
+    names = {m.name for m in store.metrics(status["id"])}
+    assert "loss" in names or "g_loss" in names, names
+    assert not names & {"fcd", "class_coverage", "precision", "recall", "fid"}, names
+
+
+def test_the_losing_side_of_two_concurrent_retries_does_not_contradict_itself(lq_home, store, settings, broker):
+    import sys
+
+    from latentq.worker import jobs
+
+    run_id = fake_run(store, settings, recipe="vae", status="failed")
+    seen = store.get(run_id)
+    assert store.requeue(run_id)  # the winner, between the loser's read and its write
+    said = jobs._not_retried(store, seen, "only failed, cancelled or queued runs can be retried")
+    assert "it was failed, it is now queued" in said and "is failed; only failed" not in said
+
+    other = fake_run(store, settings, recipe="vae", status="failed")
+    procs = [subprocess.Popen([sys.executable, "-m", "latentq.cli.main", "retry", other], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    assert sum("queued again" in out for _, out, _ in outputs) == 1, outputs
+    for code, out, err in outputs:
+        assert "Traceback" not in err and "is failed; only failed" not in err, outputs
+        assert code == 0 or ("changed while retrying" in err and len(err.strip().splitlines()) == 1), outputs
+    assert store.get(other).status == "queued"

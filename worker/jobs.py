@@ -99,8 +99,7 @@ def retry(store: Store, run_id: str, local: Optional[tuple[str, int]] = None,
     run = store.get(run_id)
     if local is not None:
         if not store.requeue(run_id, local=local):
-            raise IllegalTransition(f"run {run_id} is {run.status}; only failed or cancelled runs can be "
-                                    "retried with --local")
+            raise IllegalTransition(_not_retried(store, run, "only failed or cancelled runs can be retried with --local"))
         store.add_event(run_id, "info", f"retried in the foreground by process {local[1]} on {local[0]}")
         return "local"
     if run.status == RunStatus.QUEUED:
@@ -112,8 +111,19 @@ def retry(store: Store, run_id: str, local: Optional[tuple[str, int]] = None,
         return "resent"
     sent = requeue(store, run_id, lambda: store.requeue(run_id), "retried by the user", send=send)
     if sent is None:
-        raise IllegalTransition(f"run {run_id} is {run.status}; only failed, cancelled or queued runs can be retried")
+        raise IllegalTransition(_not_retried(store, run, "only failed, cancelled or queued runs can be retried"))
     return "requeued" if sent else "requeued-unsent"
+
+
+def _not_retried(store: Store, seen: Run, rule: str) -> str:
+    """Why a retry's transition found nothing to change, from the run as it is now: a retry that
+    lost the race to another one (the run was failed when read, queued when written) says so
+    instead of "run is failed; only failed ... can be retried"."""
+    now = store.get(seen.id)
+    if now.status != seen.status or now.status in (RunStatus.FAILED, RunStatus.CANCELLED):
+        return (f"run {seen.id} changed while retrying it: it was {seen.status}, it is now {now.status} "
+                f"(another `latentq retry` or a worker got there first); see `latentq status {seen.id}`")
+    return f"run {seen.id} is {now.status}; {rule}"
 
 
 def resend_if_lost(store: Store, run_id: str, settings: Settings, send: Optional[Sender] = None) -> bool:

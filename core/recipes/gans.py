@@ -20,7 +20,8 @@ class GANRunParams(RecipeParams):
                                       description="fcd / class_coverage / class_kl every K epochs (0: after the "
                                                   "last only; default: as often as keeps them under 10% of the "
                                                   "run's time, the last epoch always)")
-    eval_samples: int = Field(1000, ge=10, le=100_000, description="generated images per evaluation")
+    eval_samples: int = Field(1000, ge=0, le=100_000,
+                              description="generated images per evaluation (0 skips the quality evaluation and FID)")
     mirror: bool = mirror_field()
     pictures_every: PicturesEvery = pictures_every_field()
     collapse_threshold: float = Field(0.7, ge=0, le=1,

@@ -107,7 +107,7 @@ class QualityMonitor(keras.callbacks.Callback):
                                                         ctx.history("class_coverage", "recall", "mode_collapse"))
 
     def due(self, done: int) -> bool:
-        if not self.labelled:
+        if not self.labelled or not len(self.noise):  # eval_samples=0: no evaluation at all
             return False
         if done == self.ctx.spec.epochs:
             return True

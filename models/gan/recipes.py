@@ -58,7 +58,7 @@ def finish_adversarial(ctx, model: GAN, grid_noise: np.ndarray, sample_fn: Sampl
     save_epoch_curves(ctx, "quality_curve", "plots/coverage.png", ("class_coverage", "class_kl", "mode_collapse"),
                       title)
     save_epoch_curves(ctx, "quality_curve", "plots/precision_recall.png", ("precision", "recall"), title)
-    if ctx.params.fid:
+    if ctx.params.fid and ctx.params.eval_samples:
         from latentq.models.evaluation import fid
 
         noise = fixed_noise(ctx.spec.seed, ctx.params.eval_samples, model.codings, stream=1)
