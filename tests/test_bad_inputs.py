@@ -203,3 +203,27 @@ def test_the_losing_side_of_two_concurrent_retries_does_not_contradict_itself(lq
         assert "Traceback" not in err and "is failed; only failed" not in err, outputs
         assert code == 0 or ("changed while retrying" in err and len(err.strip().splitlines()) == 1), outputs
     assert store.get(other).status == "queued"
+
+
+@pytest.mark.parametrize("embedded", [True, False])
+def test_the_disk_full_hint_names_the_retry_that_fits_the_run(store, settings, embedded):
+    import errno
+    import socket
+
+    from latentq.runtime.job import execute_claimed
+    from latentq.spec import build_spec
+    from latentq.worker.jobs import claim_run
+
+    spec = build_spec(kind="train", recipe="linear-ae", dataset="synthetic-3d", epochs=1, batch_size=64, seed=0,
+                      params={}).model_dump(mode="json")
+    run_id, _ = store.create_run(spec)
+    if embedded:  # `latentq run`: this process runs it in the foreground
+        assert store.mark_local(run_id, socket.gethostname(), os.getpid())
+    owner = claim_run(run_id, settings)
+
+    def train(ctx) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    status = execute_claimed(run_id, owner, settings, train, on_shutdown=lambda *args: None)
+    assert status["status"] == "failed" and status["error"].startswith("disk full")
+    assert status["error"].endswith(f"`latentq retry {run_id} --local`" if embedded else f"`latentq retry {run_id}`")
