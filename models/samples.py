@@ -108,9 +108,10 @@ class SampleMonitor(keras.callbacks.Callback):
     `max_rows` of the rows so far spread evenly (how they evolved; TensorBoard gets it at the last
     epoch only: its per-epoch grids already show the evolution).
 
-    It draws every `pictures_every` epochs (the recipe's parameter), or with 0 whenever the picture
-    work (sampling here and drawing in the background) stays under PICTURE_SHARE of the run's time
-    so far; the first epoch and the last always."""
+    It draws every `pictures_every` epochs (the recipe's parameter), or by default whenever the
+    picture work (sampling here, drawing and writing in the background) stays under PICTURE_SHARE
+    of the run's time so far and the last epoch's pictures are written; the first epoch and the
+    last always."""
 
     def __init__(self, ctx, noise: np.ndarray, sample_fn: SampleFn = generate_images, *, kind: str = "samples",
                  cols: Optional[int] = None, montage_cols: int = MONTAGE_COLS, max_rows: int = MONTAGE_MAX_ROWS):
@@ -125,8 +126,11 @@ class SampleMonitor(keras.callbacks.Callback):
         self.every = int(getattr(ctx.params, "pictures_every", 0) or 0)
         self.rows = MontageRows(ctx.files) if self.montage_cols else None
         self.drawn: list[int] = []  # the epochs drawn in this attempt
-        self.spent = 0.0  # seconds of picture work in this attempt, on the training thread
-        self.background = 0.0  # and in the background writer (added by its thread)
+        # Seconds of picture work in this attempt: sampling (the training thread's), drawing and
+        # writing (the writer thread's); each thread adds to its own.
+        self.sampling = 0.0
+        self.background = 0.0
+        self.written = 0  # of the drawn epochs, those whose background work is over (the writer's thread counts)
         self._begun = False
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -142,8 +146,10 @@ class SampleMonitor(keras.callbacks.Callback):
             return done % self.every == 0
         if not self.drawn:  # the first one tells what one costs
             return True
-        spent = self.spent + self.background
+        if self.written < len(self.drawn):  # the writer has not caught up: its cost is not known yet
+            return False
         # this one and the final one must fit in the share of the time so far
+        spent = self.sampling + self.background
         return spent + 2 * spent / len(self.drawn) <= PICTURE_SHARE * self.ctx.timings.elapsed()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -153,24 +159,33 @@ class SampleMonitor(keras.callbacks.Callback):
         start = time.perf_counter()
         with self.ctx.timings.measure("picture"):  # the drawing and the files: in the background
             self.draw(done, self.sample_fn(self.model, self.noise))
-        self.spent += time.perf_counter() - start
+        self.sampling += time.perf_counter() - start
         self.drawn.append(done)
 
     def draw(self, done: int, images: np.ndarray) -> None:
+        """One picture job (the grid, and the montage) the writer may drop if it falls behind, then
+        one job it never drops (the montage row): once that one ran, this epoch's work is over."""
         ctx = self.ctx
         rel = f"images/samples/epoch_{done:03d}.png"
-        ctx.writer.submit(self._timed(ctx.grid_job(self.kind, rel, images, self.cols)), part="picture", key=rel)
-        if self.rows is None:
-            return
-        # the row is the run's record, never dropped like a waiting picture: an "other" job
-        ctx.writer.submit(self._timed(self.rows.append(done, images[: self.montage_cols])))
-        shown = montage_epochs(self.rows.epochs, self.max_rows)
-        final = done >= ctx.spec.epochs
+        grid = ctx.grid_job(self.kind, rel, images, self.cols)
+        row = None
+        if self.rows is not None:
+            row = self.rows.append(done, images[: self.montage_cols])
+            shown = montage_epochs(self.rows.epochs, self.max_rows)
+            montage_cols, final = self.montage_cols, done >= ctx.spec.epochs
 
-        def montage() -> None:
-            ctx.grid_job("montage", EVOLUTION, self.rows.read(shown), self.montage_cols, tensorboard=final)()
+        def pictures() -> None:
+            grid()
+            if row is not None:
+                ctx.grid_job("montage", EVOLUTION, self.rows.read(shown), montage_cols, tensorboard=final)()
 
-        ctx.writer.submit(self._timed(montage), part="picture", key=EVOLUTION)
+        def record() -> None:
+            if row is not None:
+                row()
+            self.written += 1
+
+        ctx.writer.submit(self._timed(pictures), part="picture", key=rel)
+        ctx.writer.submit(self._timed(record))
 
     def _timed(self, job: Callable[[], None]) -> Callable[[], None]:
         def timed() -> None:

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 
+from latentq import pictures
 from latentq.models import samples
 from support import artifact_paths
 
@@ -177,7 +178,8 @@ def test_tensorboard_holds_one_sample_grid_per_epoch_and_the_montage_once(train_
     montage = acc.Tensors("images/evolution")
     assert len(montage) == 1
     width, height = (int(v) for v in tf.make_ndarray(montage[0].tensor_proto)[:2])
-    assert 3 * height < width  # 8 samples a row, 4 rows: the montage at the end only
+    rows = np.zeros((epochs * samples.MONTAGE_COLS, 8, 8), "float32")  # digits are 8x8
+    assert (height, width) == pictures.grid(rows, samples.MONTAGE_COLS).shape[:2]  # every epoch's row, once
     assert status["metrics"]["pictures_dropped"] >= 0  # recorded with the timings (step 0)
     assert len(artifact_paths(status, "montage")) == 1
     rows = sorted(p.name for p in (settings.run_dir(status["id"]) / "checkpoints" / "montage").glob("*.npy"))
