@@ -154,7 +154,7 @@ def check_url(variable: str, url: str, schemes: tuple[str, ...]) -> None:
         parts = urlsplit(url)
         parts.port  # noqa: B018  (raises ValueError for a port out of range or not a number)
     except ValueError as exc:
-        raise UserError(f"{variable} is not a valid URL ({exc}): {mask_url(url)}") from None
+        raise UserError(f"{variable} is not a valid URL ({scrub(str(exc), url)}): {mask_url(url)}") from None
     if not parts.scheme or "://" not in url:
         raise UserError(f"{variable} is not a URL: expected scheme://... (not echoed: it may hold a password)")
     if parts.scheme.lower() not in schemes:

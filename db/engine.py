@@ -20,7 +20,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.orm import Session, sessionmaker
 
 from latentq.errors import Unavailable, UserError
-from latentq.settings import mask_url
+from latentq.settings import mask_url, scrub
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -159,6 +159,7 @@ def _sessionmaker(url: str) -> sessionmaker[Session]:
     except DBAPIError as exc:
         engine.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        reason = scrub(reason, url, normalise_url(url))  # a driver may quote a piece of the password
         raise Unavailable(f"cannot reach the database {mask_url(normalise_url(url))}: {reason}") from None
     return sessionmaker(engine, expire_on_commit=False)
 

@@ -96,3 +96,25 @@ def test_every_error_line_of_the_cli_hides_the_broker_password(lq_home, password
     output = result.stdout + result.stderr
     for piece in [password, *(p for p in SECRET_DELIMITERS.split(password) if len(p) >= MIN_PIECE)]:
         assert piece not in output, output
+
+
+@pytest.mark.parametrize("url", ["redis://:s3cr@tpw@127.0.0.1:1/0", "redis://:pq#rstu@127.0.0.1:1/0"])
+def test_the_broker_and_database_errors_raised_in_process_are_masked_at_their_source(url, monkeypatch):
+    """Worker logs and doctor do not pass through the CLI's error boundary: the message itself is clean."""
+    from latentq.errors import Unavailable
+    from latentq.worker.broker import present_workers
+
+    password = url.split("://:", 1)[1].rsplit("@", 1)[0]
+    pieces = [password, *(p for p in SECRET_DELIMITERS.split(password) if len(p) >= MIN_PIECE)]
+    with pytest.raises(Unavailable) as caught:
+        present_workers(url)
+    assert not any(piece in str(caught.value) for piece in pieces), str(caught.value)
+    db_url = f"postgresql://bob:{password}@127.0.0.1:1/db"
+    from latentq.db.engine import dispose_all, session_factory
+
+    try:
+        with pytest.raises(Exception) as db_error:
+            session_factory(db_url)
+        assert not any(piece in str(db_error.value) for piece in pieces), str(db_error.value)
+    finally:
+        dispose_all()

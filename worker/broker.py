@@ -9,7 +9,7 @@ import time
 from functools import lru_cache
 from typing import Any, Optional
 
-from latentq.settings import BROKER_TIMEOUT_SECONDS, Settings, load_settings, mask_url
+from latentq.settings import BROKER_TIMEOUT_SECONDS, Settings, load_settings, mask_url, scrub
 
 # A worker writes latentq:worker:<node name> (its queues, GPU, runs, jobs done) every
 # PRESENCE_SECONDS; the key expires after PRESENCE_TTL, so a killed worker drops out by itself.
@@ -93,7 +93,7 @@ def ping_broker(timeout: float = 3.0) -> None:
 def _unreachable(exc: BaseException) -> str:
     url = load_settings(check_home=False).broker_url
     hint = " (a rediss:// URL needs a broker that speaks TLS)" if url.startswith("rediss:") else ""
-    return f"cannot reach the broker {mask_url(url)}: {exc}{hint}"
+    return f"cannot reach the broker {mask_url(url)}: {scrub(str(exc), url)}{hint}"
 
 
 def redis_client(url: str):
@@ -129,8 +129,8 @@ def present_workers(broker_url: str) -> list[dict[str, Any]]:
         client = redis_client(broker_url)
         keys = sorted(client.scan_iter(match=PRESENCE_PREFIX + "*", count=1000))
         values = client.mget(keys) if keys else []
-    except redis.RedisError as exc:
-        raise Unavailable(f"cannot reach the broker {mask_url(broker_url)}: {exc}") from None
+    except (redis.RedisError, ValueError) as exc:  # ValueError: redis-py cannot parse the URL
+        raise Unavailable(f"cannot reach the broker {mask_url(broker_url)}: {scrub(str(exc), broker_url)}") from None
     workers = []
     for raw in values:
         try:

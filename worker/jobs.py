@@ -215,7 +215,7 @@ def queued_run_ids(broker_url: str, queues: set[str]) -> Optional[set[str]]:
     import redis
 
     from latentq.errors import Unavailable
-    from latentq.settings import mask_url
+    from latentq.settings import mask_url, scrub
     from latentq.worker.broker import redis_client
 
     try:
@@ -234,8 +234,8 @@ def queued_run_ids(broker_url: str, queues: set[str]) -> Optional[set[str]]:
                     shown = f"{headers.get('argsrepr', '')} {headers.get('kwargsrepr', '')}"
                     found.update(re.findall(r"'([^']*)'", shown))
         return found
-    except redis.RedisError as exc:
-        raise Unavailable(f"cannot reach the broker {mask_url(broker_url)}: {exc}") from None
+    except (redis.RedisError, ValueError) as exc:  # ValueError: redis-py cannot parse the URL
+        raise Unavailable(f"cannot reach the broker {mask_url(broker_url)}: {scrub(str(exc), broker_url)}") from None
 
 
 # ---- claiming and running a run ----------------------------------------------------------------
