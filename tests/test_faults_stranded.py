@@ -140,6 +140,12 @@ def test_a_worker_with_another_artifact_root_refuses_and_the_right_worker_resume
     wait_for(lambda: has_event(store, run_id, "not found at"), timeout=90, what="the wrong worker to refuse")
     (refusal, *_) = [m for m in events(store, run_id) if "not found at" in m]
     assert str(elsewhere / "runs" / run_id / "checkpoints" / "state.json") in refusal
+    # The sweep re-sends its message (every 2 s here) and the same worker gets it: refused once only.
+    wait_for(lambda: sum("message re-sent" in m for m in events(store, run_id)) >= 3, timeout=90,
+             what="the sweep to re-send the refused run's message a few times")
+    assert sum("not found at" in m for m in events(store, run_id)) == 1, events(store, run_id)
+    waiting = store.status(run_id)["waiting_reason"]
+    assert "waiting for a worker that can see its artifact root" in waiting and "broker" not in waiting, waiting
     assert not (elsewhere / "runs" / run_id).exists()  # it never started the run from epoch 0
     right = start_worker()
     status = finished(store, run_id)
