@@ -141,6 +141,7 @@ def test_named_datasets_are_checked_without_loading(monkeypatch, lq_home):
         raise AssertionError("a named dataset was loaded to check it")
 
     monkeypatch.setattr(datasets, "load", no_loading)
+    monkeypatch.setattr(datasets, "open_source", no_loading)
     result = invoke(["run", "conv-ae", "--dataset", "mnist-5k", "--set", "stages=2", "--dry-run"])
     assert result.code == 0, result.stderr
     assert json.loads(result.stdout)["dataset"] == "mnist-5k"

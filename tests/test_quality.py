@@ -75,7 +75,7 @@ def test_the_reference_is_measured_once_and_again_for_a_retrained_classifier(dig
     def no_dataset(*args, **kwargs):
         raise AssertionError("the dataset was loaded again")
 
-    monkeypatch.setattr(quality.datasets, "load", no_dataset)
+    monkeypatch.setattr(quality.datasets, "open_source", no_dataset)
     cached = dataclasses.replace(classifier, _reference=None)
     assert np.array_equal(cached.reference_features(3), features)
     assert all(np.array_equal(a, b) for a, b in zip(cached.reference(3), stats))

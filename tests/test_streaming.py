@@ -157,3 +157,24 @@ def test_memory_does_not_follow_the_dataset_size(lq_home, tmp_path):
         assert done.returncode == 0, done.stderr[-2000:]
         grown[name] = json.loads(done.stdout.strip().splitlines()[-1])["grown_kb"]
     assert grown["large"] < grown["small"] + 24 * 1024, grown  # 36 MB of pixels read twice: not kept
+
+
+def test_a_worker_with_another_home_refuses_the_dataset_in_one_line(shapes, store, settings, lq_home, tmp_path,
+                                                                     monkeypatch):
+    """The run was checked where the dataset is; a worker whose LATENTQ_HOME lacks it (a wrong
+    mount) fails the run with read_manifest's line as its error, before any training."""
+    from latentq.settings import load_settings
+    from latentq.spec import build_spec
+    from latentq.worker.jobs import execute_run
+
+    spec = build_spec(kind="train", recipe="dcgan", dataset=shapes, epochs=1, batch_size=16, seed=0, params={})
+    run_id, _ = store.create_run(spec.model_dump(mode="json"))
+    elsewhere = tmp_path / "elsewhere"
+    monkeypatch.setenv("LATENTQ_HOME", str(elsewhere))
+    monkeypatch.setenv("LATENTQ_DB_URL", settings.db_url)
+    status = execute_run(run_id, load_settings())
+    assert status["status"] == "failed"
+    error = status["error"]
+    assert "\n" not in error and error.startswith("dataset data:shapes: not prepared under"), error
+    assert str(prepared.root_of(elsewhere)) in error and "latentq data prepare" in error
+    assert not (elsewhere / "runs" / run_id / "checkpoints").exists()
