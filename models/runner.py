@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def run(ctx: RunContext) -> None:
     """Run a job: train a recipe, or (kind generate) generate from a trained run."""
-    training.configure_backend(ctx.spec.seed, ctx.params.precision)
+    training.configure_backend(ctx.spec.seed, ctx.params.precision, ctx.params.deterministic)
     if ctx.spec.kind == "generate":
         from latentq.models import generation
 

@@ -25,6 +25,10 @@ class JobCallback(keras.callbacks.Callback):
         self.checkpoint_seconds = ctx.params.checkpoint_minutes * 60
         self._last_checkpoint = time.monotonic()
         self.pause_at = pause_point()
+        # Batches of the first epoch done before this fit began (a resume in the middle of an
+        # epoch): Keras counts the epoch's batches from 0 again, the checkpoint must not.
+        self.batch_offset = 0
+        self._last_begin = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.completed_epochs = epoch
@@ -35,13 +39,14 @@ class JobCallback(keras.callbacks.Callback):
     # logs to the host and turn off its asynchronous callback dispatch. At the start of batch k,
     # k batches of the epoch are done.
     def on_train_batch_begin(self, batch, logs=None):
-        self.ctx.signals.live.step = batch
+        self.ctx.signals.live.step = batch + self.batch_offset
+        self._last_begin = batch
         reason = self.ctx.stop_reason()
         if reason:
             self.stopped = reason
             self.model.stop_training = True
         elif time.monotonic() - self._last_checkpoint > self.checkpoint_seconds:
-            self.save_checkpoint(self.completed_epochs)
+            self.save_checkpoint(self.completed_epochs, batch=batch + self.batch_offset)
 
     def on_test_begin(self, logs=None):
         self.ctx.signals.live.enter("validation")
@@ -52,9 +57,13 @@ class JobCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         live = self.ctx.signals.live
         live.step = live.steps
-        if self.stopped:  # a partial epoch: keep its weights, but it does not count as done
-            self.save_checkpoint(epoch)
+        if self.stopped:  # a partial epoch: its weights, and the batch a resume goes on from
+            # Keras runs the call begun when the stop was seen (steps_per_execution batches).
+            calls = int(getattr(self.model, "steps_per_execution", 1) or 1)
+            steps = self.params.get("steps") or (self._last_begin + calls)
+            self.save_checkpoint(epoch, batch=self.batch_offset + min(self._last_begin + calls, steps))
             return
+        self.batch_offset = 0
         done = epoch + 1
         self.ctx.record(done, **{k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0})
         self.save_checkpoint(done, progress=done)
@@ -71,9 +80,10 @@ class JobCallback(keras.callbacks.Callback):
         while not go.exists() and not self.ctx.stop_reason():
             time.sleep(0.05)
 
-    def save_checkpoint(self, epochs_done: int, progress: Optional[int] = None) -> None:
-        """A snapshot now, written in the background (RunContext.checkpoint)."""
-        self.ctx.checkpoint(self.model, epochs_done, progress=progress)
+    def save_checkpoint(self, epochs_done: int, progress: Optional[int] = None, batch: int = 0) -> None:
+        """A snapshot now, written in the background (RunContext.checkpoint): after `epochs_done`
+        epochs and `batch` batches of the next."""
+        self.ctx.checkpoint(self.model, epochs_done, progress=progress, batch=batch)
         self._last_checkpoint = time.monotonic()
 
 

@@ -259,19 +259,24 @@ class RunContext:
         put_json(self.files, STATE, state)
         self.store.record_checkpoint(self.run_id, self.owner, int(state["epoch"]))
 
-    def checkpoint(self, model, epochs_done: int, progress: Optional[int] = None) -> None:
-        """Checkpoint `model` after `epochs_done` epochs: its state is copied now (training thread),
+    def checkpoint(self, model, epochs_done: int, progress: Optional[int] = None, batch: int = 0,
+                   state: Optional[dict[str, Any]] = None) -> None:
+        """Checkpoint `model` after `epochs_done` epochs and `batch` batches of the next: its state
+        (its random generators' included) is copied now (training thread),
         checkpoints/latest.keras then state.json are written in the background, and the run's
-        progress moves to `progress` only once both are on disk (what a kill -9 resumes from)."""
+        progress moves to `progress` only once both are on disk (what a kill -9 resumes from).
+        `state`: more of the recipe's position (greedy-ae's phase), kept with it in both files."""
         from latentq.runtime import snapshot
 
         with self.timings.measure("checkpoint"):
             taken = snapshot.take(model)
+        position = {**(state or {}), "epoch": epochs_done, "batch": batch}
+        taken.extra = position
         saved_at = time.time()
 
         def write() -> None:
             self.files.put(LATEST, taken.write)
-            self.save_checkpoint_state({"epoch": epochs_done, "saved_at": saved_at})
+            self.save_checkpoint_state({**position, "saved_at": saved_at})
             if progress is not None:
                 self.progress(progress)
 

@@ -5,10 +5,18 @@ anywhere, later, on another thread, while training goes on.
 The copy is made by Keras's own saving walk (the same paths and order as `model.save`), with a
 store that keeps numpy copies instead of writing HDF5; `write` replays it into the archive. Both
 halves use keras.src.saving.saving_lib internals: where they are missing (another Keras), `take`
-falls back to saving the whole file into memory on the training thread."""
+falls back to saving the whole file into memory on the training thread.
+
+Keras's walk saves layers' variables, not their random generators: a `SeedGenerator`'s state
+(dropout, noise layers, a VAE's sampling, a GAN's noise, the replay buffer's draws) is no
+variable of its layer. `take` copies those states too, named by the path Keras's walk gives
+their layer, and `write` puts them, with the run's position (`extra`), into the archive as
+POSITION; `read_position` and `restore_seed_states` give them back on resume, so a resumed
+run draws what an uninterrupted one would have drawn."""
 
 from __future__ import annotations
 
+import json
 import weakref
 import zipfile
 from dataclasses import dataclass, field
@@ -50,18 +58,31 @@ except ImportError:  # pragma: no cover - another Keras layout
     _lib = None
 
 
+# Inside the .keras archive, beside Keras's own files (load_model ignores it): in the same file as
+# the weights, the position can never belong to another checkpoint.
+POSITION = "latentq_position.json"
+
+
 @dataclass
 class Snapshot:
     config_json: str = ""
     metadata_json: str = ""
     entries: list = field(default_factory=list)
     whole_file: Optional[bytes] = None  # the fallback: a finished .keras file in memory
+    seed_states: dict = field(default_factory=dict)  # seed_states(model) when taken
+    extra: dict = field(default_factory=dict)  # the run's position (epoch, batch...), set by the caller
+
+    def position(self) -> str:
+        return json.dumps({**self.extra, "seed_generators": self.seed_states})
 
     def write(self, path: Path) -> None:
         if self.whole_file is not None:
             path.write_bytes(self.whole_file)
+            with zipfile.ZipFile(path, "a") as zf:
+                zf.writestr(POSITION, self.position())
             return
         with open(path, "wb") as fh, zipfile.ZipFile(fh, "w") as zf:
+            zf.writestr(POSITION, self.position())
             zf.writestr(_lib._METADATA_FILENAME, self.metadata_json)
             zf.writestr(_lib._CONFIG_FILENAME, self.config_json)
             store = _lib.H5IOStore(_lib._VARS_FNAME_H5, archive=zf, mode="w")
@@ -90,6 +111,7 @@ _plans: dict[int, _Plan] = {}
 def forget() -> None:
     """Drop every plan, and the variables they hold (a worker's training process, between runs)."""
     _plans.clear()
+    _seed_plans.clear()
 
 
 def _signature(model) -> tuple:
@@ -102,9 +124,16 @@ def _signature(model) -> tuple:
 
 
 def take(model) -> Snapshot:
-    """The model's state now, in host memory (training thread). Keras's saving walk visits every
-    layer and attribute (tens of milliseconds per checkpoint); where every value it read came
-    from a variable, the next snapshots of the same model read those variables directly."""
+    """The model's state now, in host memory (training thread), its random generators' included."""
+    snapshot = _take(model)
+    snapshot.seed_states = seed_states(model)
+    return snapshot
+
+
+def _take(model) -> Snapshot:
+    """Keras's saving walk visits every layer and attribute (tens of milliseconds per
+    checkpoint); where every value it read came from a variable, the next snapshots of the same
+    model read those variables directly."""
     if _lib is not None:
         try:
             config_json, metadata_json = _lib._serialize_model_as_json(model)
@@ -161,3 +190,98 @@ def _whole(model) -> Snapshot:
         target = Path(tmp) / "m.keras"
         model.save(target)
         return Snapshot(whole_file=target.read_bytes())
+
+
+# ---- random generators ----------------------------------------------------------------------
+
+_seed_plans: dict[int, tuple] = {}  # id(model) -> (weakref, signature, [(name, SeedGenerator)])
+
+
+def seed_generators(model) -> list[tuple[str, object]]:
+    """Every keras SeedGenerator the model's layers own, as (name, generator): the name is the
+    path Keras's saving walk gives the owning layer (so a model built anew from its config, or
+    grown to the same stage, names them alike) and the generator's index in that layer; then
+    Keras's global generator (random ops given no seed), when one exists."""
+    signature = _signature(model)
+    plan = _seed_plans.get(id(model))
+    if plan is not None and plan[0]() is model and plan[1] == signature:
+        found = list(plan[2])
+    else:
+        found = _walk_seed_generators(model)
+        for key in [k for k, p in _seed_plans.items() if p[0]() is None]:
+            del _seed_plans[key]
+        _seed_plans[id(model)] = (weakref.ref(model), signature, list(found))
+    from keras.src.backend.common import global_state
+
+    shared = global_state.get_global_attribute("global_seed_generator")
+    if shared is not None:
+        found.append(("(global)", shared))
+    return found
+
+
+def _walk_seed_generators(model) -> list[tuple[str, object]]:
+    found: list[tuple[str, object]] = []
+    seen: set[int] = set()
+    if _lib is None:  # another Keras layout: the layers in their tracked order
+        for i, layer in enumerate(model._flatten_layers(include_self=True, recursive=True)):
+            for j, generator in enumerate(getattr(layer, "_seed_generators", ()) or ()):
+                if id(generator) not in seen:
+                    seen.add(id(generator))
+                    found.append((f"{i}:{j}", generator))
+        return found
+    from keras.src.saving.keras_saveable import KerasSaveable
+    from keras.src.utils import naming
+
+    visited: set[int] = set()
+    containers: set[int] = set()
+
+    def visit(obj, path: str) -> None:  # the order and the names of saving_lib._save_state
+        if id(obj) in visited:
+            return
+        visited.add(id(obj))
+        for j, generator in enumerate(getattr(obj, "_seed_generators", None) or ()):
+            if id(generator) not in seen:
+                seen.add(id(generator))
+                found.append((f"{path}:{j}", generator))
+        for attr, child in _lib._walk_saveable(obj):
+            if isinstance(child, KerasSaveable):
+                visit(child, f"{path}/{attr}" if path else attr)
+            elif isinstance(child, (list, dict, tuple)) and id(child) not in containers:
+                containers.add(id(child))
+                used: dict = {}
+                base = f"{path}/{attr}" if path else attr
+                for item in (child.values() if isinstance(child, dict) else child):
+                    if isinstance(item, KerasSaveable):
+                        name = _lib._get_unique_name(naming.to_snake_case(item.__class__.__name__), used)
+                        visit(item, f"{base}/{name}")
+
+    visit(model, "")
+    return found
+
+
+def seed_states(model) -> dict[str, list[int]]:
+    """{name: state} of seed_generators(model)."""
+    return {name: [int(v) for v in np.asarray(generator.state.value).ravel()]
+            for name, generator in seed_generators(model)}
+
+
+def restore_seed_states(model, states: dict) -> list[str]:
+    """Set the model's random generators to `states` (seed_states of a checkpoint); returns the
+    names of the model's generators the states did not hold (left as they are)."""
+    missing = []
+    for name, generator in seed_generators(model):
+        value = states.get(name)
+        if value is None:
+            missing.append(name)
+            continue
+        generator.state.assign(np.asarray(value, dtype=np.asarray(generator.state.value).dtype))
+    return missing
+
+
+def read_position(path) -> Optional[dict]:
+    """The position a checkpoint archive holds (POSITION), or None (a checkpoint from before)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return json.loads(zf.read(POSITION))
+    except (KeyError, OSError, ValueError, zipfile.BadZipFile):
+        return None

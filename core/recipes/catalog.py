@@ -10,7 +10,7 @@ from typing import Any, Callable, Literal, Optional, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field
 
 from latentq.errors import UserError
-from latentq.recipes.fields import steps_per_execution_field
+from latentq.recipes.fields import deterministic_field, steps_per_execution_field
 from latentq.recipes.needs import IMAGES, DataNeeds
 
 # Family modules that register recipes; imported on first lookup.
@@ -36,6 +36,7 @@ class RecipeParams(BaseModel):
     # several steps per call run their epochs faster than one.
     steps_per_execution: int = steps_per_execution_field(16)
     max_minutes: Optional[float] = Field(None, gt=0, le=525600, description="fail the run after this long")
+    deterministic: bool = deterministic_field()
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = Field(
         "float32", description="dtype policy: mixed_* compute in 16 bits, keep weights and outputs float32 "
                                "(mixed_float16 with loss scaling; for GPUs, mixed_bfloat16 also TPUs / recent CPUs)")

@@ -19,6 +19,13 @@ def steps_per_execution_field(default: int) -> Any:
                                                       "N batches")
 
 
+def deterministic_field() -> Any:
+    """Of every recipe (RecipeParams): TensorFlow's op determinism."""
+    return Field(False, description="deterministic kernels (tf.config.experimental.enable_op_determinism): "
+                                    "the same seed gives the same weights on GPUs too, at some speed; "
+                                    "on the CPU a run is already deterministic")
+
+
 def mirror_field() -> Any:
     """Of the image recipes whose data may be flipped left-right (GANs, image autoencoders, VAEs)."""
     return Field(False, description="x-flip a random half of each training batch in the input pipeline "

@@ -14,10 +14,9 @@ ACTIVATION_SAMPLES = 2000  # validation samples used for the per-epoch sparsity 
 
 
 class PhaseCallback(JobCallback):
-    """The job callback for one phase of a multi-phase run (greedy layer-wise training, the
-    classifiers of pretrain-classifier): metrics are recorded as `<prefix><name>` per epoch,
-    stop signals are honoured, and nothing is checkpointed (a resumed attempt restarts its
-    phases). `on_epoch(epochs_done)` reports progress when given."""
+    """The job callback of pretrain-classifier's classifiers: metrics are recorded as
+    `<prefix><name>` per epoch, stop signals are honoured, and nothing is checkpointed within
+    one (a classifier is kept once trained). `on_epoch(epochs_done)` reports progress when given."""
 
     def __init__(self, ctx, prefix: str, on_epoch: Optional[Callable[[int], None]] = None):
         super().__init__(ctx)
@@ -32,7 +31,7 @@ class PhaseCallback(JobCallback):
         if self.on_epoch is not None:
             self.on_epoch(epoch + 1)
 
-    def save_checkpoint(self, epochs_done: int, progress=None) -> None:
+    def save_checkpoint(self, epochs_done: int, progress=None, batch: int = 0) -> None:
         pass
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Sequence
 
 import keras
@@ -72,24 +73,41 @@ def train_pretrain_classifier(ctx: RunContext, params: recipes.PretrainClassifie
     """Phase 1: a stacked AE on all training images (resumable like stacked-ae). Phase 2:
     the same classifier trained on `labels` labelled images twice, from the pretrained
     encoder and from scratch; accuracy of both on the validation set. A resumed attempt
-    resumes the AE and restarts the classifiers."""
+    resumes the AE (or finds it done) and keeps each classifier an earlier attempt finished
+    (classifier_<kind>.keras); each classifier starts from a global seed of its own, so one
+    trained after a resume is the one an uninterrupted run trains."""
     data = ctx.dataset()
     picked = balanced_indices(data.y_train, params.labels, data.num_classes, ctx.spec.seed)
+    state = ctx.checkpoint_state()
+    ae_epochs = ctx.spec.epochs - (int(state["epoch"]) if state else 0)
     model = train_autoencoder(ctx, build_stacked_ae)
     encoder = encoder_of(model)
     x, y = data.take(picked), data.y_train[picked]  # the few labelled images, read from the split
     ctx.event("info", f"pretraining done; training both classifiers on {len(picked)} labelled images")
     accuracy = {}
-    for kind in ("pretrained", "scratch"):
-        clf = fit_classifier(encoder, data.num_classes, x, y, pretrained=kind == "pretrained", freeze=params.freeze,
-                             optimizer=params.optimizer, learning_rate=params.classifier_learning_rate,
-                             epochs=params.classifier_epochs, batch_size=ctx.spec.batch_size,
-                             callbacks=[PhaseCallback(ctx, f"{kind}_")])
-        ctx.raise_if_stopped()
-        scores = clf.evaluate(data.x_val, data.y_val, batch_size=256, verbose=0, return_dict=True)
+    trained = data.train_count * max(ae_epochs, 0)
+    for index, kind in enumerate(("pretrained", "scratch")):
+        rel = f"classifier_{kind}.keras"
+        if state and ctx.files.exists(rel):  # finished by an earlier attempt of this run
+            with ctx.files.local_path(rel) as path:
+                clf = keras.models.load_model(path)
+            ctx.event("info", f"kept the {kind} classifier an earlier attempt trained")
+        else:
+            keras.utils.set_random_seed((int(ctx.spec.seed) * 1_000_003 + 101 + index) % (2 ** 31))
+            start = time.perf_counter()
+            clf = fit_classifier(encoder, data.num_classes, x, y, pretrained=kind == "pretrained",
+                                 freeze=params.freeze, optimizer=params.optimizer,
+                                 learning_rate=params.classifier_learning_rate, epochs=params.classifier_epochs,
+                                 batch_size=ctx.spec.batch_size, callbacks=[PhaseCallback(ctx, f"{kind}_")])
+            ctx.timings.add("train", time.perf_counter() - start)
+            trained += len(x) * params.classifier_epochs
+            ctx.raise_if_stopped()
+            ctx.save_model(clf, rel, kind="classifier")
+        with ctx.timings.measure("finish"):
+            scores = clf.evaluate(data.x_val, data.y_val, batch_size=256, verbose=0, return_dict=True)
         accuracy[kind] = float(scores["accuracy"])
-        ctx.save_model(clf, f"classifier_{kind}.keras", kind="classifier")
     ctx.record(ctx.spec.epochs, accuracy_pretrained=accuracy["pretrained"], accuracy_scratch=accuracy["scratch"],
                accuracy_gain=accuracy["pretrained"] - accuracy["scratch"], labels=len(picked))
     ctx.save_curves("classifier_curve", "plots/classifiers.png", ("pretrained_accuracy", "scratch_accuracy"),
                     f"training accuracy on {len(picked)} labels: pretrained vs scratch")
+    training.record_timings(ctx, trained)  # again, now with the classifiers' part
