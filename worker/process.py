@@ -11,6 +11,7 @@ never imports TensorFlow; the child does."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from latentq.db.schema import RunStatus
-from latentq.errors import UserError
+from latentq.errors import UserError, clip
 from latentq.runtime import artifacts
 from latentq.runtime.artifacts import ArtifactStore
 from latentq.settings import Settings
@@ -131,11 +132,23 @@ class Limits:
 
 def process_limits() -> Limits:
     """The limits from the environment; a bad value is one UserError line naming its variable."""
-    from latentq.settings import _number
-
     default = Limits()
-    return Limits(jobs=int(_number("LATENTQ_JOBS_PER_PROCESS", default.jobs, low=1, integer=True)),
-                  memory_mb=_number("LATENTQ_MAX_MEMORY_PER_PROCESS", default.memory_mb, low=1))
+    return Limits(jobs=int(_bound("LATENTQ_JOBS_PER_PROCESS", default.jobs, integer=True)),
+                  memory_mb=_bound("LATENTQ_MAX_MEMORY_PER_PROCESS", default.memory_mb))
+
+
+def _bound(name: str, default: float, integer: bool = False) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 1 <= value <= 10**9:
+        raise UserError(f"{name} must be {'an integer' if integer else 'a number'} from 1 to 1e9; "
+                        f"received {clip(raw)}")
+    return value
 
 
 def _limits() -> Limits:
@@ -233,8 +246,10 @@ def _train_logged(store, run, owner: str, path: Path, settings: Settings) -> int
         with STATE.lock:
             STATE.children.pop(run_id, None)
             STATE.jobs_done += 1
-        _keep_or_retire(child, run_id, code)
-        start_spare()
+        try:
+            _keep_or_retire(child, run_id, code)
+        finally:
+            start_spare()
     return code
 
 
