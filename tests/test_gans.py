@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import shutil
 import subprocess
@@ -185,7 +187,7 @@ def test_quality_monitor_records_collapse(monkeypatch):
     recorded, events = [], []
     ctx = SimpleNamespace(
         spec=SimpleNamespace(epochs=5, seed=0), timings=Timings(0.0),
-        history=lambda *names: {},
+        history=lambda *names: {}, phase=lambda name: contextlib.nullcontext(),
         record=lambda step, **values: recorded.append((step, values)),
         event=lambda level, message: events.append((level, message)),
     )
@@ -204,7 +206,7 @@ def test_quality_monitor_records_collapse(monkeypatch):
 def test_quality_monitor_on_unlabelled_data_says_so_once(monkeypatch):
     recorded, events, calls = [], [], []
     ctx = SimpleNamespace(spec=SimpleNamespace(epochs=3, seed=0, dataset="npz:x.npz"), history=lambda *names: {},
-                          timings=Timings(0.0),
+                          timings=Timings(0.0), phase=lambda name: contextlib.nullcontext(),
                           record=lambda step, **values: recorded.append(step),
                           event=lambda level, message: events.append((level, message)))
     monkeypatch.setattr(gan_monitors, "evaluate", lambda ctx, images: calls.append(1) or {})

@@ -142,6 +142,7 @@ def test_default_evaluation_cadence_keeps_its_cost_near_a_tenth_of_the_time(monk
     recorded = []
     ctx = SimpleNamespace(spec=SimpleNamespace(epochs=60, seed=0), history=lambda *names: {},
                           record=lambda step, **values: recorded.append(step), event=lambda *a: None,
+                          phase=lambda name: nullcontext(),
                           timings=SimpleNamespace(measure=lambda part: nullcontext(), elapsed=lambda: clock.now))
     monitor = gan_monitors.QualityMonitor(ctx, every=None, noise=np.zeros((3, 2), "float32"), threshold=0.7,
                                           sample_fn=lambda model, noise: np.zeros((3, 8, 8), "float32"))
