@@ -58,25 +58,7 @@ class Store:
             existing = self.find_by_key(key)
             if existing:
                 return self._same_spec(existing, spec), False
-        run = Run(
-            id=new_run_id(),
-            kind=spec["kind"],
-            recipe=spec["recipe"],
-            dataset=spec["dataset"],
-            name=spec.get("name"),
-            spec=json.dumps(spec, sort_keys=True),
-            queue=spec.get("queue", "latentq"),
-            status=RunStatus.QUEUED.value,
-            attempts=0,
-            max_attempts=max_attempts,
-            idempotency_key=key,
-            parent_id=spec.get("parent"),
-            created_at=utcnow(),
-            epoch=0,
-            epochs=spec.get("epochs", 0) if spec["kind"] == "train" else 1,
-            cancel_requested=False,
-            group_name=group,
-        )
+        run = self._new_run(spec, max_attempts, group)
         try:
             with self.session() as s, s.begin():
                 s.add(run)
