@@ -61,7 +61,7 @@ MODULE_KINDS = {
                  "quality", "search", "streaming", "stylegan", "tensorboard_export", "terminal", "timings", "vae"],
     "integration": ["integration_autoencoders", "integration_worker", "stranded", "supervisor", "waiting",
                     "worker_visibility"],
-    "faults": ["exact_resume", "faults", "faults_stranded"],
+    "faults": ["exact_resume", "faults", "faults_stranded", "process_reuse"],
     "browser": ["web_browser"],
 }
 KIND_OF_MODULE = {f"test_{module}": kind for kind, modules in MODULE_KINDS.items() for module in modules}
