@@ -134,9 +134,10 @@ def fit(ctx, model: keras.Model, x, y, validation_data, initial_epoch: int = 0,
                       validation_batch_size=validation_batch_size, callbacks=[x.callback(), *callbacks],
                       verbose=0)
     else:
+        arrays = isinstance(x, (np.ndarray, tuple, list))  # a tf.data input comes batched and shuffled
         model.fit(x, y, validation_data=validation_data, epochs=epochs, initial_epoch=initial_epoch,
-                  batch_size=ctx.spec.batch_size, validation_batch_size=validation_batch_size,
-                  shuffle=True, callbacks=callbacks, verbose=0)
+                  batch_size=ctx.spec.batch_size if arrays else None, validation_batch_size=validation_batch_size,
+                  shuffle=arrays, callbacks=callbacks, verbose=0)
     seconds = time.perf_counter() - start - (timings.measured() - measured)
     timings.add("train", seconds)
     ctx.flush()  # a stop's checkpoint complete before the run ends

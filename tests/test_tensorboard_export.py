@@ -90,7 +90,7 @@ LOAD_SAVED_MODEL = """
 import sys, numpy as np, tensorflow as tf
 model = tf.saved_model.load(sys.argv[1])
 out = model.serve(tf.zeros((2, 8, 8)))
-out = out[0] if isinstance(out, (list, tuple)) else out
+out = out["z_mean"] if isinstance(out, dict) else out  # the VAE encoder names its outputs
 assert not [m for m in sys.modules if m.startswith("latentq")]
 print(tuple(out.shape))
 """
