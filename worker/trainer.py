@@ -66,7 +66,18 @@ def forget_the_run() -> None:
     quality.forget()
     fid.forget()
     snapshot.forget()
+    _forget_fonts()
     fresh_session()
+
+
+def _forget_fonts() -> None:
+    """matplotlib caches its open font files per thread (its FT2Font objects are not thread-safe),
+    and each run draws on a writer thread of its own: without this, every run leaves its fonts
+    open (file descriptors and memory) until that cache's 64 entries are full."""
+    font_manager = sys.modules.get("matplotlib.font_manager")
+    cached = getattr(font_manager, "_get_font", None)
+    if cached is not None and hasattr(cached, "cache_clear"):
+        cached.cache_clear()
 
 
 def train_one(run_id: str, owner: str) -> str:
