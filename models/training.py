@@ -125,14 +125,15 @@ def fit(ctx, model: keras.Model, x, y, validation_data, initial_epoch: int = 0,
                 callback.batch_offset = initial_batch
             model.fit(x.dataset(initial_epoch, start_batch=initial_batch), validation_data=validation_data,
                       epochs=initial_epoch + 1, initial_epoch=initial_epoch,
-                      validation_batch_size=validation_batch_size, callbacks=[x.callback(), *callbacks], verbose=0)
+                      validation_batch_size=validation_batch_size, callbacks=[x.callback(), *callbacks],
+                      shuffle=False, verbose=0)  # the stream shuffles by its seeded epoch order
             initial_epoch += 1
         elif initial_batch >= x.steps:  # stopped after the epoch's last batch: only its end is left
             initial_epoch += 1
         if initial_epoch < epochs and not ctx.stop_reason():
             model.fit(x.dataset(), validation_data=validation_data, epochs=epochs, initial_epoch=initial_epoch,
                       validation_batch_size=validation_batch_size, callbacks=[x.callback(), *callbacks],
-                      verbose=0)
+                      shuffle=False, verbose=0)
     else:
         arrays = isinstance(x, (np.ndarray, tuple, list))  # a tf.data input comes batched and shuffled
         model.fit(x, y, validation_data=validation_data, epochs=epochs, initial_epoch=initial_epoch,
