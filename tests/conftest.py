@@ -124,18 +124,29 @@ def _fresh_pg_database() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """The machine's Redis, on a database number of its own for this test session."""
+    """The machine's Redis, on a database number of its own for this test session: claimed with
+    SET NX in database 0, so sessions running side by side (pytest -n 2) never share one."""
     import redis
 
-    db = 1 + (os.getpid() % 15)
-    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db, socket_connect_timeout=2)
+    admin = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=0, socket_connect_timeout=2)
     try:
-        client.ping()
+        admin.ping()
     except Exception as exc:
         skip_or_fail(f"Redis not reachable at {REDIS_HOST}:{REDIS_PORT}: {exc}")
+    token = f"{os.getpid()}:{uuid.uuid4().hex}"
+    start = os.getpid() % 15
+    db = next((1 + (start + i) % 15 for i in range(15)
+               if admin.set(f"latentq-tests:db:{1 + (start + i) % 15}", token, nx=True, ex=4 * 3600)), None)
+    if db is None:
+        skip_or_fail("every Redis database 1..15 is claimed by another test session")
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db, socket_connect_timeout=2)
     client.flushdb()
-    yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"
-    client.flushdb()
+    try:
+        yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"
+    finally:
+        client.flushdb()
+        if admin.get(f"latentq-tests:db:{db}") == token.encode():
+            admin.delete(f"latentq-tests:db:{db}")
 
 
 @pytest.fixture
