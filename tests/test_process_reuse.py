@@ -176,5 +176,5 @@ def test_the_worker_recycles_its_process_past_the_memory_bound(start_worker, sto
         assert finished(store, runs[-1])["status"] == "succeeded"
     pids = [trained_by(settings, run_id)[0] for run_id in runs]
     assert pids[0] != pids[1]
-    wait_for(lambda: "recycled after 1 jobs" in worker.log_path.read_text(), timeout=10,
+    wait_for(lambda: "recycled after 1 jobs" in worker.log_path.read_text(), timeout=60,
              what="the worker to log the recycling")

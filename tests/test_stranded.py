@@ -66,7 +66,7 @@ def test_a_reap_with_the_broker_down_leaves_the_run_for_the_sweep_which_sends_it
     assert _messages_for(broker, run_id) == 0
 
     up = _settings(monkeypatch, LATENTQ_BROKER_URL=broker, LATENTQ_HEARTBEAT_TIMEOUT="5", LATENTQ_RESEND_AFTER="0.2")
-    wait_for(lambda: (run_id, "message re-sent") in reap_once(up), timeout=10, what="the sweep to re-send")
+    wait_for(lambda: (run_id, "message re-sent") in reap_once(up), timeout=30, what="the sweep to re-send")
     assert _messages_for(broker, run_id) == 1 and store.status(run_id)["sent_at"] is not None
     # Its message now waits in the broker: later sweeps leave it alone (a long queue is not a lost message).
     _set(store, run_id, sent_at=utcnow() - timedelta(seconds=60))
