@@ -223,8 +223,9 @@ def statuses(store: StoreLike, run_ids: list[str], artifacts: bool = True) -> li
         return _statuses_of(s, store, [found[i] for i in dict.fromkeys(run_ids) if i in found], artifacts)
 
 
-def _filtered(status: Optional[str] = None, recipe: Optional[str] = None, name: Optional[str] = None,
+def filtered(status: Optional[str] = None, recipe: Optional[str] = None, name: Optional[str] = None,
               group: Optional[str] = None, parent: Optional[str] = None):
+    """Runs newest first; `name` matches part of a run's name, the other filters exactly."""
     query = select(Run).order_by(Run.created_at.desc(), Run.id)
     if status:
         query = query.where(Run.status == RunStatus(status))
@@ -244,7 +245,7 @@ def list_statuses(store: StoreLike, limit: int = 50, offset: int = 0, artifacts:
     """Newest first, filtered (status, recipe, name: part of it, group, parent): the status objects
     of `limit` runs from `offset`, in three queries however many runs and epochs."""
     with store.session() as s:
-        runs = list(s.scalars(_filtered(**filters).limit(limit).offset(offset)))
+        runs = list(s.scalars(filtered(**filters).limit(limit).offset(offset)))
         return _statuses_of(s, store, runs, artifacts)
 
 
@@ -350,7 +351,7 @@ def compare_data(store: StoreLike, ids: list[str], group: Optional[str],
     resolved = list(ids)
     if group:
         with store.session() as s:
-            in_group = list(s.scalars(_filtered(group=group).with_only_columns(Run.id).limit(1000)))
+            in_group = list(s.scalars(filtered(group=group).with_only_columns(Run.id).limit(1000)))
         resolved += [r for r in reversed(in_group) if r not in resolved]
     resolved = list(dict.fromkeys(resolved))
     found = statuses(store, resolved)

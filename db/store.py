@@ -171,19 +171,9 @@ class Store:
                   name: Optional[str] = None, group: Optional[str] = None, ids: Optional[list[str]] = None,
                   parent: Optional[str] = None) -> list[Run]:
         """Newest first; `name` matches part of a run's name, the other filters exactly."""
-        query = select(Run).order_by(Run.created_at.desc(), Run.id).limit(limit)
-        if status:
-            query = query.where(Run.status == status)
-        if recipe:
-            query = query.where(Run.recipe == recipe)
-        if name:
-            query = query.where(Run.name.contains(name, autoescape=True))
-        if group:
-            query = query.where(Run.group_name == group)
+        query = reads.filtered(status, recipe, name, group, parent).limit(limit)
         if ids is not None:
             query = query.where(Run.id.in_(ids))
-        if parent:
-            query = query.where(Run.parent_id == parent)
         with self.session() as s:
             return list(s.scalars(query))
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+import support
 from support import KINDS, PG_URL, REDIS_HOST, REDIS_PORT, WorkerProcess, kind_of, run_job, skip_or_fail
 
 
@@ -175,3 +178,25 @@ def start_worker(lq_home, broker, tmp_path):
     for worker in workers:
         worker.stop()
 
+
+# ---- a PostgreSQL server of a test's own -----------------------------------------------------
+
+
+@pytest.fixture
+def private_postgres():
+    """A PostgreSQL cluster of this test's own on a free port: (url, ctl(action, *args))."""
+    if os.geteuid() != 0 or shutil.which("pg_createcluster") is None:
+        pytest.skip("needs root and pg_createcluster")
+    version = sorted(os.listdir("/usr/lib/postgresql"), key=lambda v: float(v))[-1]
+    name, port = f"lq{uuid.uuid4().hex[:6]}", support.free_port()
+    subprocess.run(["pg_createcluster", version, name, "-p", str(port), "--", "--auth=trust"], check=True,
+                   capture_output=True)
+
+    def ctl(action: str, *args: str) -> None:
+        subprocess.run(["pg_ctlcluster", version, name, action, *args], check=True, capture_output=True)
+
+    try:
+        ctl("start")
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", ctl
+    finally:
+        subprocess.run(["pg_dropcluster", "--stop", version, name], capture_output=True)

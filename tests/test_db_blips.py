@@ -4,43 +4,19 @@ runs a PostgreSQL cluster of its own (needs root and pg_createcluster) and stops
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import threading
 import time
-import uuid
 from collections import Counter
 
 import pytest
 
-from support import PausePoint, events, finished, free_port, submit, wait_for
+from support import PausePoint, events, finished, submit, wait_for
 
 pytestmark = pytest.mark.integration
 
 EPOCHS = 4
 JOB = ["stacked-ae", "--dataset", "mnist-5k", "--epochs", str(EPOCHS), "--batch-size", "16",
        "--set", "hidden=32", "--set", "codings=8"]
-
-
-@pytest.fixture
-def private_postgres():
-    """A PostgreSQL cluster of this test's own on a free port: (url, ctl(action, *args))."""
-    if os.geteuid() != 0 or shutil.which("pg_createcluster") is None:
-        pytest.skip("needs root and pg_createcluster")
-    version = sorted(os.listdir("/usr/lib/postgresql"), key=lambda v: float(v))[-1]
-    name, port = f"lq{uuid.uuid4().hex[:6]}", free_port()
-    subprocess.run(["pg_createcluster", version, name, "-p", str(port), "--", "--auth=trust"], check=True,
-                   capture_output=True)
-
-    def ctl(action: str, *args: str) -> None:
-        subprocess.run(["pg_ctlcluster", version, name, action, *args], check=True, capture_output=True)
-
-    try:
-        ctl("start")
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", ctl
-    finally:
-        subprocess.run(["pg_dropcluster", "--stop", version, name], capture_output=True)
 
 
 def test_a_write_during_a_restart_is_retried_and_one_after_the_budget_fails(private_postgres, tmp_path):

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 
@@ -154,30 +153,11 @@ def test_a_worker_with_another_artifact_root_refuses_and_the_right_worker_resume
     assert not (elsewhere / "runs" / run_id).exists()
 
 
-@pytest.fixture
-def private_postgres():
-    """A PostgreSQL cluster of this test's own on a free port (needs root): (url, stop, start)."""
-    if os.geteuid() != 0 or shutil.which("pg_createcluster") is None:
-        pytest.skip("needs root and pg_createcluster")
-    version = sorted(os.listdir("/usr/lib/postgresql"), key=lambda v: float(v))[-1]
-    name, port = f"lq{uuid.uuid4().hex[:6]}", free_port()
-    subprocess.run(["pg_createcluster", version, name, "-p", str(port), "--", "--auth=trust"], check=True,
-                   capture_output=True)
-    ctl = ["pg_ctlcluster", version, name]
-    try:
-        subprocess.run([*ctl, "start"], check=True, capture_output=True)
-        yield (f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres",
-               lambda: subprocess.run([*ctl, "stop", "-m", "fast"], check=True, capture_output=True),
-               lambda: subprocess.run([*ctl, "start"], check=True, capture_output=True))
-    finally:
-        subprocess.run(["pg_dropcluster", "--stop", version, name], capture_output=True)
-
-
 def test_postgresql_stopped_for_twenty_seconds_mid_run(fast, private_postgres, start_worker, monkeypatch, lq_home,
                                                       tmp_path):
     from latentq.db.store import Store
 
-    url, stop_pg, start_pg = private_postgres
+    url, ctl = private_postgres
     monkeypatch.setenv("LATENTQ_DB_URL", url)
     store = Store(url, lq_home / "runs")
     pause = PausePoint(tmp_path, epoch=2)
@@ -185,10 +165,10 @@ def test_postgresql_stopped_for_twenty_seconds_mid_run(fast, private_postgres, s
     run_id = submit(*JOB)["id"]
     pause.wait()
     done_before = store.get(run_id).epoch
-    stop_pg()
+    ctl("stop", "-m", "fast")
     pause.release()  # the rest of the run meets the outage
     time.sleep(20)  # the outage itself, not a wait for a condition
-    start_pg()
+    ctl("start")
     status = finished(store, run_id, timeout=400)
     assert status["status"] == "succeeded", (status, events(store, run_id))
     assert epochs_recorded(store, run_id) == list(range(1, EPOCHS + 1))
