@@ -17,6 +17,7 @@ import numpy as np
 
 from latentq import datasets, pictures
 from latentq.db.store import Store
+from latentq.stopflag import StopFlag
 from latentq.spec import GenerateOptions, JobSpec, check_generate_parent
 from latentq.runtime.artifacts import ArtifactStore, put_json, read_json
 from latentq.runtime.checkpoints import LATEST, STATE
@@ -80,13 +81,13 @@ class LiveProgress:
 
 
 class Signals:
-    """Flags set from other threads (heartbeat, signal handlers), read at batch boundaries; and
-    the live progress going the other way (LiveProgress)."""
+    """Flags set from other threads (the heartbeat), read at batch boundaries; and the live
+    progress going the other way (LiveProgress). A shutdown is PROCESS_SHUTDOWN's, for every run
+    of the process."""
 
     def __init__(self) -> None:
         self.cancel = threading.Event()
         self.lost_lease = threading.Event()
-        self.shutdown = threading.Event()
         self.live = LiveProgress()
         # Set by the training thread itself (latentq.runtime.pruning) at an epoch's end: why the
         # search's pruner stopped this trial.
@@ -95,8 +96,6 @@ class Signals:
     def reason(self) -> Optional[str]:
         if self.lost_lease.is_set():
             return "lost_lease"
-        if self.shutdown.is_set():
-            return "shutdown"
         if self.cancel.is_set():
             return "cancel"
         if self.pruned:
@@ -105,7 +104,7 @@ class Signals:
 
 
 # Set by the worker's shutdown signal handler; every run in this process sees it.
-PROCESS_SHUTDOWN = threading.Event()
+PROCESS_SHUTDOWN = StopFlag()
 
 
 class RunContext:

@@ -29,6 +29,18 @@ def pytest_collection_modifyitems(config, items) -> None:
             item.add_marker(kind)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test that started workers shows their logs and its runs' logs (the training
+    processes write there): on a CI machine those files are gone once the job ends."""
+    outcome = yield
+    report = outcome.get_result()
+    logs = getattr(item, "latentq_logs", None)
+    if report.when == "call" and report.failed and logs:
+        for title, text in logs():
+            report.sections.append((title, text))
+
+
 # ---- settings --------------------------------------------------------------------------------
 
 
@@ -162,9 +174,10 @@ def broker(redis_url, monkeypatch) -> str:
 
 
 @pytest.fixture
-def start_worker(lq_home, broker, tmp_path):
+def start_worker(lq_home, broker, tmp_path, request):
     """start_worker(**extra_env) -> WorkerProcess, ready to take jobs; all stopped at teardown."""
     workers: list[WorkerProcess] = []
+    request.node.latentq_logs = lambda: support.log_tails(workers, lq_home)
 
     def start(queue: str = "latentq", wait: bool = True, **extra_env: str) -> WorkerProcess:
         env = {**os.environ, **extra_env}

@@ -53,7 +53,8 @@ KINDS = {
 FAST_LANE = "unit or cli"
 MODULE_KINDS = {
     "unit": ["ae_layers", "artifacts", "compose", "docs_links", "ema", "engine_head", "gan_layers", "gan_losses", "image", "kinds",
-             "layering", "read_model", "recipe_contract", "saved_models", "spec", "store", "style_layers", "style_sampling",
+             "layering", "read_model", "recipe_contract", "saved_models", "spec", "stopflag", "store", "style_layers",
+             "style_sampling",
              "web", "writer_bound"],
     "cli": ["cli", "cli_bulk", "cli_runs", "first_use", "data_checks", "escapes", "imports", "masking", "prefixes", "prepared", "properties",
             "recipe_params", "settings"],
@@ -189,7 +190,7 @@ def fake_run(store, settings, recipe: str = "vae", name: Optional[str] = None, g
     store.add_artifact(run_id, "reconstructions", "images/reconstructions.png")
     store.add_event(run_id, "info", f"fake run {name or run_id}")
     if status in ("succeeded", "failed", "cancelled"):
-        from latentq.db.schema import RunStatus
+        from latentq.db.tables import RunStatus
 
         store.finish(run_id, "test", RunStatus(status), error="boom" if status == "failed" else None)
     return run_id
@@ -232,6 +233,13 @@ class WorkerProcess:
             self.signal(signal.SIGKILL)
             self.proc.wait(timeout=30)
         self.log.close()
+
+
+def log_tails(workers: list[WorkerProcess], home: Path, chars: int = 6000) -> list[tuple[str, str]]:
+    """(title, tail) of each worker's log and each run's log under `home`, for a failure report."""
+    files = [(f"worker log {w.log_path.name}", w.log_path) for w in workers]
+    files += [(f"run log {p.parent.name}", p) for p in sorted(home.glob("**/run.log"))]
+    return [(title, path.read_text(errors="replace")[-chars:]) for title, path in files if path.is_file()]
 
 
 def free_port() -> int:

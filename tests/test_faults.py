@@ -62,8 +62,10 @@ def test_sigterm_hands_the_run_back_to_the_queue_at_once(start_worker, store, tm
     first.signal(signal.SIGTERM)
     # No other worker runs (no reaper): the run comes back through the warm shutdown's hand-back.
     # The timeout only allows for a loaded CI machine.
-    wait_for(lambda: store.get(run_id).status == "queued", timeout=60, what="the run back in the queue")
-    assert any("worker shut down: checkpointed" in m for m in events(store, run_id)), events(store, run_id)
+    # The event is written once the message is re-sent, after the row is queued again.
+    wait_for(lambda: has_event(store, run_id, "worker shut down: checkpointed"), timeout=60,
+             what="the run handed back to the queue")
+    assert store.get(run_id).status == "queued"
     assert first.proc.wait(timeout=30) == 0  # a clean warm shutdown
     start_worker(**FAST_WORKER)
     status = finished(store, run_id)

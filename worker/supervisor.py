@@ -12,11 +12,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from latentq.stopflag import StopFlag
 from latentq.errors import StateError, UserError
 
 MAX_BACKOFF = 60.0
@@ -93,15 +93,10 @@ def plan(gpus: list[str], queues: str, loglevel: str) -> list[Child]:
 def supervise(children: list[Child], say: Callable[[str], None]) -> int:
     """Run the children until SIGTERM/SIGINT; then pass SIGTERM on and wait for each to finish
     its warm shutdown. Returns 0 after a clean shutdown."""
-    stopping = threading.Event()
+    stopping = StopFlag()  # set by the handler below, so it takes no lock
 
     def on_signal(signum, _frame) -> None:
-        if not stopping.is_set():
-            say(f"supervisor: {signal.Signals(signum).name}: warm shutdown of {len(children)} worker(s)")
-        stopping.set()
-        for child in children:
-            if child.proc is not None and child.proc.poll() is None:
-                child.proc.send_signal(signal.SIGTERM)
+        stopping.set()  # the loop below says so and passes SIGTERM on, outside the handler
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -127,6 +122,10 @@ def supervise(children: list[Child], say: Callable[[str], None]) -> int:
             child.restart_at = now + child.backoff
             child.backoff = min(MAX_BACKOFF, child.backoff * 2)
         stopping.wait(0.5)
+    say(f"supervisor: warm shutdown of {len(children)} worker(s)")
+    for child in children:
+        if child.proc is not None and child.restart_at is None and child.proc.poll() is None:
+            child.proc.send_signal(signal.SIGTERM)
     for child in children:
         if child.proc is not None and child.restart_at is None:
             child.proc.wait()
