@@ -29,10 +29,15 @@ _PRESENCE: dict = {}  # "name", "stop": this worker's presence key and its threa
 
 @signals.worker_shutting_down.connect
 def _on_shutdown(**_kwargs) -> None:
-    """Warm shutdown (SIGTERM): the running job checkpoints and goes back to the queue."""
+    """Warm shutdown (SIGTERM): the running job checkpoints and goes back to the queue. Celery
+    calls this inside its signal handler, once per signal: a second SIGTERM can land while the
+    first is still in here, so only the first does the work (a lock taken twice by one thread
+    never returns)."""
     from latentq.runtime.context import PROCESS_SHUTDOWN
     from latentq.worker.process import STATE
 
+    if PROCESS_SHUTDOWN.is_set():
+        return
     PROCESS_SHUTDOWN.set()
     STATE.forward_shutdown()
     _stop_presence()

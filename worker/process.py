@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
-from latentq.db.schema import RunStatus
+from latentq.db.tables import RunStatus
 from latentq.errors import UserError, clip
 from latentq.runtime import artifacts
 from latentq.runtime.artifacts import ArtifactStore
@@ -109,12 +109,12 @@ class WorkerState:
 
     def forward_shutdown(self) -> None:
         """Warm shutdown: every training process checkpoints and hands its run back; the idle
-        one (no run) just exits."""
-        with self.lock:
-            for child in [*self.children.values(), *([self.idle] if self.idle else [])]:
-                if child.alive():
-                    child.proc.send_signal(signal.SIGTERM)
-            self.idle = None
+        one (no run) just exits. Called from a signal handler, so it takes no lock (the main
+        thread may hold it: `latentq_info`); copying the dict is atomic under the GIL."""
+        for child in [*self.children.values(), *([self.idle] if self.idle else [])]:
+            if child.alive():
+                child.proc.send_signal(signal.SIGTERM)
+        self.idle = None
 
 
 STATE = WorkerState()
