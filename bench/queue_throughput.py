@@ -147,6 +147,10 @@ def main() -> int:
         overhead = [c - w for c, w in zip(claim_to_finish, walls)]
         print(f"claim-to-finish:               median {statistics.median(claim_to_finish):.2f} s, "
               f"run's wall_seconds median {statistics.median(walls):.2f} s")
+        parts = ("setup", "compile", "train", "validation", "eval", "picture", "checkpoint", "finish", "other")
+        latest = [store.latest_metrics(r.id) for r in runs]
+        print("run's own time by part, median: " + ", ".join(
+            f"{part} {statistics.median(m.get(f'{part}_seconds', 0.0) for m in latest):.2f}" for part in parts))
         print(f"claim-to-finish - wall_seconds: median {statistics.median(overhead):.2f} s, "
               f"p95 {p95(overhead):.2f} s  (target <= 1.5 s)")
         print(f"submit-to-running latency:     median {statistics.median(latency) * 1000:.0f} ms, "

@@ -8,8 +8,9 @@ def resolve_run_id(ctx, param, value):
     if value is None:
         return value
     from latentq.cli import common
+    from latentq.db.reads import resolve
 
-    store = common.store()
+    runs = common.reader()
     if isinstance(value, (tuple, list)):
-        return tuple(dict.fromkeys(store.resolve(v) for v in value))
-    return store.resolve(value)
+        return tuple(dict.fromkeys(resolve(runs, v) for v in value))
+    return resolve(runs, value)

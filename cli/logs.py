@@ -16,7 +16,7 @@ from latentq.cli.ids import resolve_run_id
 def logs(run_id: str, follow: bool) -> None:
     """Print a run's own log: its output, warnings, a failure's traceback, one header per attempt."""
     from latentq.cli import common
-    from latentq.db.schema import RunStatus
+    from latentq.db.tables import RunStatus
     from latentq.errors import StateError
     from latentq.worker.process import run_log
 
@@ -48,7 +48,7 @@ def logs(run_id: str, follow: bool) -> None:
 
 
 def _no_log(run_id: str, status: str) -> str:
-    from latentq.db.schema import RunStatus
+    from latentq.db.tables import RunStatus
 
     if status == RunStatus.QUEUED:
         return f"run {run_id} has no log yet: it is queued (`latentq logs {run_id} --follow` waits for it)"

@@ -75,15 +75,17 @@ def submit(recipe: str, as_json: bool, queue: str, priority: int, wait: bool, ma
     common.after_submit(common.submit(spec, settings, max_attempts), as_json, wait, settings)
 
 
+@common.quick
 @cli.command()
 @click.argument("run_id", callback=resolve_run_id)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 def status(run_id: str, as_json: bool) -> None:
     """Print a run's status (one line)."""
     from latentq.cli import waiting
+    from latentq.db import reads
 
-    store = common.store()
-    st = waiting.explain(store, [store.status(run_id)])[0]
+    runs = common.reader()
+    st = waiting.explain(runs, [reads.status(runs, run_id)])[0]
     render.out(as_json, st, lambda: click.echo(render.status_line(st)))
 
 
@@ -94,18 +96,19 @@ def watch(run_id: str) -> None:
     from latentq.db import reads
     from latentq.worker.reaper import fail_dead_local_runs
 
-    store = common.store()
+    runs = common.reader()
 
     def current() -> dict[str, Any]:
-        fail_dead_local_runs(store)  # the `latentq run` being watched may die meanwhile
-        return reads.progress(store, run_id)
+        fail_dead_local_runs(runs)  # the `latentq run` being watched may die meanwhile
+        return reads.progress(runs, run_id)
 
     render.follow(current)
-    st = store.status(run_id)
+    st = reads.status(runs, run_id)
     click.echo(render.final_line(st))
     sys.exit(render.exit_code(st))
 
 
+@common.quick
 @cli.command("list")
 @click.option("--status", "status_filter", type=click.Choice(["queued", "running", "succeeded", "failed", "cancelled"]))
 @click.option("--recipe", default=None, help="Only runs of this recipe.")
@@ -117,16 +120,16 @@ def watch(run_id: str) -> None:
 def list_runs(status_filter: Optional[str], recipe: Optional[str], name: Optional[str], group: Optional[str],
               limit: int, wide: bool, as_json: bool) -> None:
     """List recent runs, newest first."""
+    from latentq.cli import waiting
     from latentq.db import reads
 
-    store = common.store()
-    from latentq.cli import waiting
-
-    statuses = reads.list_statuses(store, limit=limit, status=status_filter, recipe=recipe, name=name, group=group)
-    waiting.explain(store, statuses)
+    runs = common.reader()
+    statuses = reads.list_statuses(runs, limit=limit, status=status_filter, recipe=recipe, name=name, group=group)
+    waiting.explain(runs, statuses)
     render.out(as_json, statuses, lambda: render.status_table(statuses, wide=wide))
 
 
+@common.quick
 @cli.command()
 @click.argument("run_id", callback=resolve_run_id)
 @click.option("--history", is_flag=True, help="Each metric per epoch, not only its latest value.")
@@ -135,12 +138,11 @@ def show(run_id: str, history: bool, as_json: bool) -> None:
     """Show a run's spec, latest metrics, artifacts and events."""
     from latentq.db import reads
 
-    store = common.store()
-    st = store.status(run_id)
-    spec = store.spec(run_id)
-    events = [{"at": e.at.isoformat(timespec="seconds") + "Z", "level": e.level, "message": e.message}
-              for e in store.events(run_id)]
-    per_epoch = reads.history(store, run_id) if history else None
+    runs = common.reader()
+    st = reads.status(runs, run_id)
+    spec = reads.spec(runs, run_id)
+    events = [{"at": reads.iso(e.at), "level": e.level, "message": e.message} for e in reads.events(runs, run_id)]
+    per_epoch = reads.history(runs, run_id) if history else None
     data = {**st, "spec": spec, "events": events, **({"history": per_epoch} if history else {})}
     render.out(as_json, data, lambda: render.status_detail(st, spec, events, history=per_epoch))
 
@@ -200,8 +202,12 @@ def datasets(as_json: bool) -> None:
 
 def main() -> None:
     """Entry point: every user error is one line on stderr and a non-zero exit."""
+    import gc
+
     from latentq.cli.errors import run_cli
 
+    gc.disable()  # until the command is known: see common.quick
+    common.ENTRY_POINT["fast_exit"] = True
     run_cli(cli)
 
 

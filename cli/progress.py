@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Optional
 
-from latentq.db.schema import RunStatus
+from latentq.db.tables import RunStatus
 
 # Samples per second from reads at least this far apart: the heartbeat writes the step every
 # couple of seconds, so closer reads see the same step and say nothing new.

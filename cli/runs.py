@@ -48,7 +48,7 @@ def rm(run_ids: tuple[str, ...], older_than: Optional[float], status_filter: Opt
        yes: bool) -> None:
     """Delete runs and their files (a queued run needs --cancel; a running one is refused: cancel it first)."""
     from latentq.cli import common
-    from latentq.db.schema import RunStatus, utcnow
+    from latentq.db.tables import RunStatus, utcnow
     from latentq.errors import StateError
     from latentq.runtime import artifacts
 
@@ -102,7 +102,7 @@ def cancel(run_ids: tuple[str, ...], group: Optional[str], status_filter: Option
            yes: bool) -> None:
     """Cancel runs: a queued run never starts; a running one stops at the next batch."""
     from latentq.cli import common
-    from latentq.db.schema import RunStatus
+    from latentq.db.tables import RunStatus
 
     filtered = group is not None or status_filter is not None or recipe is not None
     if not run_ids and not filtered:
@@ -322,7 +322,7 @@ def run_sweep(recipe: str, grids: tuple[str, ...], n_random: Optional[int], grou
     from latentq.cli import common, render
     from latentq.data_checks import check_job
     from latentq.db import reads
-    from latentq.db.schema import RunStatus
+    from latentq.db.tables import RunStatus
     from latentq.spec import NAME_PATTERN, build_spec, parse_sets
     from latentq.worker.broker import ping_broker
 

@@ -10,7 +10,7 @@ def explain(store, statuses: list[dict[str, Any]], settings=None) -> list[dict[s
     """The statuses, their queued runs' waiting notes saying what their queue's workers do.
     Redis away: the notes fall back on the run store's heartbeats (a running run = a busy worker)."""
     from latentq.db import reads
-    from latentq.db.schema import RunStatus
+    from latentq.db.tables import RunStatus
 
     if not any(st.get("status") == RunStatus.QUEUED for st in statuses):
         return statuses

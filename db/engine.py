@@ -12,15 +12,17 @@ import fcntl
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
 from latentq.errors import Unavailable, UserError
 from latentq.settings import mask_url, scrub
+
+if TYPE_CHECKING:  # the ORM's import is the writers' cost only (latentq.db.tables)
+    from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -152,7 +154,7 @@ def migrate(engine: Engine) -> None:
 
 
 @lru_cache(maxsize=8)
-def _sessionmaker(url: str) -> sessionmaker[Session]:
+def _engine(url: str) -> Engine:
     engine = make_engine(url)
     try:
         migrate(engine)
@@ -161,13 +163,27 @@ def _sessionmaker(url: str) -> sessionmaker[Session]:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         reason = scrub(reason, url, normalise_url(url))  # a driver may quote a piece of the password
         raise Unavailable(f"cannot reach the database {mask_url(normalise_url(url))}: {reason}") from None
-    return sessionmaker(engine, expire_on_commit=False)
+    return engine
+
+
+def engine_for(url: str) -> Engine:
+    """The process's engine for `url`, its schema at the newest revision (Core only: readers)."""
+    return _engine(normalise_url(url))
+
+
+@lru_cache(maxsize=8)
+def _sessionmaker(url: str) -> sessionmaker[Session]:
+    from sqlalchemy.orm import sessionmaker
+
+    return sessionmaker(_engine(url), expire_on_commit=False)
 
 
 def session_factory(url: str) -> sessionmaker[Session]:
+    """ORM sessions on engine_for(url) (writers: latentq.db.store)."""
     return _sessionmaker(normalise_url(url))
 
 
 def dispose_all() -> None:
     """Forget engines (after a fork, or in tests)."""
     _sessionmaker.cache_clear()
+    _engine.cache_clear()

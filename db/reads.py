@@ -3,8 +3,9 @@
 Each reader costs a fixed number of queries whatever the number of runs or epochs: the latest
 value of each metric comes from one grouped query that returns one row per (run, name), never
 every row; per-epoch values are read only by `history`, when a page or `show --history` asks.
-The functions take any store-like object (a `session()` factory and an `artifact_root`), so the
-store can call them without this module importing it."""
+The functions take any store-like object (`connect()` and an `artifact_root`): a `Reader`, or the
+writers' Store. They query the Core tables of latentq.db.tables and never import the ORM, so a
+read-only command (`status`, `list`, `show`) does not pay for its import."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Protocol
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection, Row
 
-from latentq.db.schema import Artifact, Metric, Run, RunStatus, utcnow
+from latentq.db import tables as t
+from latentq.db.tables import RunStatus, utcnow
 from latentq.formatting import age, key_metric, ordered_metrics, spec_differences
 
 # What the live progress display shows, and all that `progress` reads of a run's metrics.
@@ -26,9 +28,25 @@ ROW_KEYS = ("id", "name", "group", "kind", "recipe", "dataset", "status", "epoch
 
 
 class StoreLike(Protocol):
+    db_url: str
     artifact_root: Path
 
-    def session(self) -> Session: ...
+    def connect(self) -> Connection: ...
+
+
+class Reader:
+    """The read side of the run store behind one database URL (Core only; the writers' Store
+    in latentq.db.store has the same `connect()` and `artifact_root`)."""
+
+    def __init__(self, db_url: str, artifact_root: Path):
+        from latentq.db.engine import engine_for
+
+        self.db_url = db_url
+        self.artifact_root = artifact_root
+        self.engine = engine_for(db_url)
+
+    def connect(self) -> Connection:
+        return self.engine.connect()
 
 
 def iso(value: Optional[datetime]) -> Optional[str]:
@@ -41,7 +59,7 @@ def iso(value: Optional[datetime]) -> Optional[str]:
 def waiting(run: Any, now: Optional[datetime] = None,
             workers_note: Optional[str] = None) -> tuple[Optional[float], Optional[str]]:
     """How long a queued run has waited (seconds) and why; (None, None) for other runs.
-    `run` is a Run or a row with its status, queued_at, created_at, pid, host, sent_at, sends and queue.
+    `run` is a runs row (or the writers' Run) with its status, queued_at, created_at, pid, host, sent_at, sends and queue.
     `workers_note` says what the queue's workers are doing (queue_notes); without it the note
     says only that the run waits for a worker."""
     if run.status != RunStatus.QUEUED:
@@ -75,18 +93,18 @@ def queue_notes(store: StoreLike, statuses: list[dict[str, Any]], workers: Optio
         return statuses
     ids = [st["id"] for st in queued]
     cutoff = utcnow() - timedelta(seconds=stale_after)
-    with store.session() as s:
+    with store.connect() as s:
         rows = {r.id: r for r in s.execute(select(
-            Run.id, Run.status, Run.queue, Run.created_at, Run.queued_at, Run.sent_at, Run.sends, Run.pid, Run.host,
-            Run.error)
-            .where(Run.id.in_(ids)))}
+            t.runs.c.id, t.runs.c.status, t.runs.c.queue, t.runs.c.created_at, t.runs.c.queued_at, t.runs.c.sent_at, t.runs.c.sends, t.runs.c.pid, t.runs.c.host,
+            t.runs.c.error)
+            .where(t.runs.c.id.in_(ids)))}
         queues = {r.queue for r in rows.values()}
-        line = list(s.execute(select(Run.id, Run.queue).where(
-            Run.status == RunStatus.QUEUED, Run.pid.is_(None), Run.cancel_requested.is_(False),
-            Run.queue.in_(queues)).order_by(func.coalesce(Run.queued_at, Run.created_at), Run.id)))
-        busy_in_sql = dict(s.execute(select(Run.queue, func.count()).where(
-            Run.status == RunStatus.RUNNING, Run.pid.is_(None), Run.heartbeat_at >= cutoff,
-            Run.queue.in_(queues)).group_by(Run.queue)).all())
+        line = list(s.execute(select(t.runs.c.id, t.runs.c.queue).where(
+            t.runs.c.status == RunStatus.QUEUED, t.runs.c.pid.is_(None), t.runs.c.cancel_requested.is_(False),
+            t.runs.c.queue.in_(queues)).order_by(func.coalesce(t.runs.c.queued_at, t.runs.c.created_at), t.runs.c.id)))
+        busy_in_sql = dict(s.execute(select(t.runs.c.queue, func.count()).where(
+            t.runs.c.status == RunStatus.RUNNING, t.runs.c.pid.is_(None), t.runs.c.heartbeat_at >= cutoff,
+            t.runs.c.queue.in_(queues)).group_by(t.runs.c.queue)).all())
     ahead: dict[str, int] = {}
     seen: dict[str, int] = defaultdict(int)
     for run_id, queue in line:  # in the order they became queued: those before a run are ahead of it
@@ -114,32 +132,32 @@ def queue_notes(store: StoreLike, statuses: list[dict[str, Any]], workers: Optio
     return statuses
 
 
-def _latest_rows(s: Session, ids, names: Optional[Iterable[str]] = None) -> dict[str, dict[str, float]]:
+def _latest_rows(s: Connection, ids, names: Optional[Iterable[str]] = None) -> dict[str, dict[str, float]]:
     """{run id: {name: value at its highest step}} for the runs `ids` (a list or a SELECT of ids):
     one query, one row back per (run, name), however many epochs the runs have."""
-    where = [Metric.run_id.in_(ids)]
+    where = [t.metrics.c.run_id.in_(ids)]
     if names is not None:
-        where.append(Metric.name.in_(list(names)))
-    last = (select(Metric.run_id, Metric.name, func.max(Metric.step).label("step"))
-            .where(*where).group_by(Metric.run_id, Metric.name).subquery())
-    query = (select(Metric.run_id, Metric.name, Metric.value)
-             .join(last, and_(Metric.run_id == last.c.run_id, Metric.name == last.c.name, Metric.step == last.c.step))
-             .order_by(Metric.run_id, Metric.name))
+        where.append(t.metrics.c.name.in_(list(names)))
+    last = (select(t.metrics.c.run_id, t.metrics.c.name, func.max(t.metrics.c.step).label("step"))
+            .where(*where).group_by(t.metrics.c.run_id, t.metrics.c.name).subquery())
+    query = (select(t.metrics.c.run_id, t.metrics.c.name, t.metrics.c.value)
+             .join(last, and_(t.metrics.c.run_id == last.c.run_id, t.metrics.c.name == last.c.name, t.metrics.c.step == last.c.step))
+             .order_by(t.metrics.c.run_id, t.metrics.c.name))
     out: dict[str, dict[str, float]] = defaultdict(dict)
     for run_id, name, value in s.execute(query):
         out[run_id][name] = value
     return out
 
 
-def _artifact_rows(s: Session, ids) -> dict[str, list[tuple[str, str]]]:
+def _artifact_rows(s: Connection, ids) -> dict[str, list[tuple[str, str]]]:
     out: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for run_id, kind, path in s.execute(select(Artifact.run_id, Artifact.kind, Artifact.path)
-                                        .where(Artifact.run_id.in_(ids)).order_by(Artifact.id)):
+    for run_id, kind, path in s.execute(select(t.artifacts.c.run_id, t.artifacts.c.kind, t.artifacts.c.path)
+                                        .where(t.artifacts.c.run_id.in_(ids)).order_by(t.artifacts.c.id)):
         out[run_id].append((kind, path))
     return out
 
 
-def status_object(run: Run, metrics: dict[str, float], artifacts: list[tuple[str, str]],
+def status_object(run: Row, metrics: dict[str, float], artifacts: list[tuple[str, str]],
                   artifact_root: Path) -> dict[str, Any]:
     """A run's status object (README's "status object"): its columns, latest metrics and files."""
     queue_seconds = None
@@ -183,18 +201,18 @@ def status_object(run: Run, metrics: dict[str, float], artifacts: list[tuple[str
     }
 
 
-def _get(s: Session, run_id: str) -> Run:
+def _get(s: Connection, run_id: str) -> Row:
     from latentq.errors import NotFound
 
-    run = s.get(Run, run_id)
+    run = s.execute(select(t.runs).where(t.runs.c.id == run_id)).one_or_none()
     if run is None:
         raise NotFound(f"no run with id {run_id!r} (see `latentq list`)")
     return run
 
 
-def status(store: StoreLike, run: Run | str) -> dict[str, Any]:
+def status(store: StoreLike, run: Row | str) -> dict[str, Any]:
     """One run's status object: three queries (run, latest metrics, artifacts), whatever its epoch."""
-    with store.session() as s:
+    with store.connect() as s:
         if isinstance(run, str):
             run = _get(s, run)
         metrics = _latest_rows(s, [run.id]).get(run.id, {})
@@ -202,12 +220,49 @@ def status(store: StoreLike, run: Run | str) -> dict[str, Any]:
     return status_object(run, metrics, artifacts, store.artifact_root)
 
 
+def resolve(store: StoreLike, prefix: str) -> str:
+    """The full id of the one run whose id is or starts with `prefix`."""
+    from latentq.errors import NotFound, UserError
+
+    with store.connect() as s:
+        if s.scalar(select(t.runs.c.id).where(t.runs.c.id == prefix)) is not None:
+            return prefix
+        matches = list(s.scalars(select(t.runs.c.id).where(t.runs.c.id.startswith(prefix, autoescape=True))
+                                 .order_by(t.runs.c.id).limit(11)))
+    if not matches:
+        raise NotFound(f"no run with id {prefix!r} (see `latentq list`)")
+    if len(matches) > 1:
+        shown = ", ".join(matches[:10]) + (", ..." if len(matches) > 10 else "")
+        raise UserError(f"run id prefix {prefix!r} is ambiguous: it matches {shown}")
+    return matches[0]
+
+
+def spec(store: StoreLike, run_id: str) -> dict[str, Any]:
+    import json
+
+    with store.connect() as s:
+        return json.loads(_get(s, run_id).spec)
+
+
+def events(store: StoreLike, run_id: str) -> list[Row]:
+    """The run's events, oldest first (at, level, message)."""
+    with store.connect() as s:
+        return list(s.execute(select(t.events).where(t.events.c.run_id == run_id).order_by(t.events.c.id)))
+
+
+def local_runs(store: StoreLike, host: str) -> list[Row]:
+    """Queued or running embedded runs (`latentq run`) owned by processes on `host`."""
+    with store.connect() as s:
+        return list(s.execute(select(t.runs.c.id, t.runs.c.status, t.runs.c.host, t.runs.c.pid).where(
+            t.runs.c.host == host, t.runs.c.pid.is_not(None), t.runs.c.status.in_(list(RunStatus.ACTIVE)))))
+
+
 def latest_metrics(store: StoreLike, run_id: str, names: Optional[Iterable[str]] = None) -> dict[str, float]:
-    with store.session() as s:
+    with store.connect() as s:
         return _latest_rows(s, [run_id], names).get(run_id, {})
 
 
-def _statuses_of(s: Session, store: StoreLike, runs: list[Run], artifacts: bool) -> list[dict[str, Any]]:
+def _statuses_of(s: Connection, store: StoreLike, runs: list[Row], artifacts: bool) -> list[dict[str, Any]]:
     ids = [r.id for r in runs]
     if not ids:
         return []
@@ -218,25 +273,26 @@ def _statuses_of(s: Session, store: StoreLike, runs: list[Run], artifacts: bool)
 
 def statuses(store: StoreLike, run_ids: list[str], artifacts: bool = True) -> list[dict[str, Any]]:
     """The status objects of these runs, in this order (missing ones left out): three queries."""
-    with store.session() as s:
-        found = {r.id: r for r in s.scalars(select(Run).where(Run.id.in_(run_ids)))}
+    with store.connect() as s:
+        found = {r.id: r for r in s.execute(select(t.runs).where(t.runs.c.id.in_(run_ids)))}
         return _statuses_of(s, store, [found[i] for i in dict.fromkeys(run_ids) if i in found], artifacts)
 
 
 def filtered(status: Optional[str] = None, recipe: Optional[str] = None, name: Optional[str] = None,
-              group: Optional[str] = None, parent: Optional[str] = None):
-    """Runs newest first; `name` matches part of a run's name, the other filters exactly."""
-    query = select(Run).order_by(Run.created_at.desc(), Run.id)
+              group: Optional[str] = None, parent: Optional[str] = None, of: Any = t.runs):
+    """Runs newest first; `name` matches part of a run's name, the other filters exactly. `of`:
+    what to select (the table's rows; the Store passes its ORM class)."""
+    query = select(of).order_by(t.runs.c.created_at.desc(), t.runs.c.id)
     if status:
-        query = query.where(Run.status == RunStatus(status))
+        query = query.where(t.runs.c.status == RunStatus(status))
     if recipe:
-        query = query.where(Run.recipe == recipe)
+        query = query.where(t.runs.c.recipe == recipe)
     if name:
-        query = query.where(Run.name.contains(name, autoescape=True))
+        query = query.where(t.runs.c.name.contains(name, autoescape=True))
     if group:
-        query = query.where(Run.group_name == group)
+        query = query.where(t.runs.c.group_name == group)
     if parent:
-        query = query.where(Run.parent_id == parent)
+        query = query.where(t.runs.c.parent_id == parent)
     return query
 
 
@@ -244,8 +300,8 @@ def list_statuses(store: StoreLike, limit: int = 50, offset: int = 0, artifacts:
                   **filters: Optional[str]) -> list[dict[str, Any]]:
     """Newest first, filtered (status, recipe, name: part of it, group, parent): the status objects
     of `limit` runs from `offset`, in three queries however many runs and epochs."""
-    with store.session() as s:
-        runs = list(s.scalars(filtered(**filters).limit(limit).offset(offset)))
+    with store.connect() as s:
+        runs = list(s.execute(filtered(**filters).limit(limit).offset(offset)))
         return _statuses_of(s, store, runs, artifacts)
 
 
@@ -256,8 +312,8 @@ def row(status: dict[str, Any]) -> dict[str, Any]:
 
 
 def groups(store: StoreLike) -> list[str]:
-    with store.session() as s:
-        return sorted(g for g in s.scalars(select(Run.group_name).distinct()) if g)
+    with store.connect() as s:
+        return sorted(g for g in s.scalars(select(t.runs.c.group_name).distinct()) if g)
 
 
 # ---- what the live display reads, and per-epoch history ----------------------------------------
@@ -266,10 +322,10 @@ def groups(store: StoreLike) -> list[str]:
 def progress(store: StoreLike, run_id: str, names: Iterable[str] = PROGRESS_METRICS) -> dict[str, Any]:
     """What `run`/`watch` show while a run trains: status, epoch/epochs, why it waits, the few
     metrics shown. Two small queries, none of them over every metric row."""
-    columns = (Run.id, Run.status, Run.epoch, Run.epochs, Run.error, Run.queue, Run.created_at, Run.queued_at,
-               Run.sent_at, Run.sends, Run.pid, Run.host, Run.step, Run.steps, Run.phase, Run.spec)
-    with store.session() as s:
-        found = s.execute(select(*columns).where(Run.id == run_id)).one_or_none()
+    columns = (t.runs.c.id, t.runs.c.status, t.runs.c.epoch, t.runs.c.epochs, t.runs.c.error, t.runs.c.queue, t.runs.c.created_at, t.runs.c.queued_at,
+               t.runs.c.sent_at, t.runs.c.sends, t.runs.c.pid, t.runs.c.host, t.runs.c.step, t.runs.c.steps, t.runs.c.phase, t.runs.c.spec)
+    with store.connect() as s:
+        found = s.execute(select(*columns).where(t.runs.c.id == run_id)).one_or_none()
         if found is None:
             _get(s, run_id)  # raises NotFound with the usual words
         metrics = _latest_rows(s, [run_id], names).get(run_id, {})
@@ -294,12 +350,12 @@ def histories(store: StoreLike, run_ids: list[str], names: Optional[Iterable[str
               ) -> dict[str, tuple[dict[str, list[list[float]]], dict[str, float]]]:
     """{run id: ({name: [[epoch, value], ...]}, {name: value of step 0})} in one query: the
     per-epoch curves, and the once-per-run numbers (recorded at step 0) apart."""
-    query = (select(Metric.run_id, Metric.step, Metric.name, Metric.value).where(Metric.run_id.in_(run_ids))
-             .order_by(Metric.run_id, Metric.step, Metric.name))
+    query = (select(t.metrics.c.run_id, t.metrics.c.step, t.metrics.c.name, t.metrics.c.value).where(t.metrics.c.run_id.in_(run_ids))
+             .order_by(t.metrics.c.run_id, t.metrics.c.step, t.metrics.c.name))
     if names is not None:
-        query = query.where(Metric.name.in_(list(names)))
+        query = query.where(t.metrics.c.name.in_(list(names)))
     out: dict[str, tuple[dict[str, list[list[float]]], dict[str, float]]] = {r: ({}, {}) for r in run_ids}
-    with store.session() as s:
+    with store.connect() as s:
         for run_id, step, name, value in s.execute(query):
             series, summary = out[run_id]
             if step > 0:
@@ -350,13 +406,13 @@ def compare_data(store: StoreLike, ids: list[str], group: Optional[str],
 
     resolved = list(ids)
     if group:
-        with store.session() as s:
-            in_group = list(s.scalars(filtered(group=group).with_only_columns(Run.id).limit(1000)))
+        with store.connect() as s:
+            in_group = list(s.scalars(filtered(group=group).with_only_columns(t.runs.c.id).limit(1000)))
         resolved += [r for r in reversed(in_group) if r not in resolved]
     resolved = list(dict.fromkeys(resolved))
     found = statuses(store, resolved)
-    with store.session() as s:
-        specs = {r: json.loads(spec) for r, spec in s.execute(select(Run.id, Run.spec).where(Run.id.in_(resolved)))}
+    with store.connect() as s:
+        specs = {r: json.loads(spec) for r, spec in s.execute(select(t.runs.c.id, t.runs.c.spec).where(t.runs.c.id.in_(resolved)))}
     curves = histories(store, [st["id"] for st in found])
     all_series = {st["id"]: curves[st["id"]][0] for st in found}
     finals = {st["id"]: {**curves[st["id"]][1], **st["metrics"]} for st in found}

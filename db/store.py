@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -47,6 +48,10 @@ class Store:
 
     def session(self) -> Session:
         return self._sessions()
+
+    def connect(self) -> Connection:
+        """A Core connection, for the read model (latentq.db.reads)."""
+        return self._sessions.kw["bind"].connect()
 
     # ---- creating and reading runs -------------------------------------------------------
 
@@ -152,17 +157,7 @@ class Store:
 
     def resolve(self, prefix: str) -> str:
         """The full id of the one run whose id is or starts with `prefix`."""
-        with self.session() as s:
-            if s.get(Run, prefix) is not None:
-                return prefix
-            matches = list(s.scalars(select(Run.id).where(Run.id.startswith(prefix, autoescape=True))
-                                     .order_by(Run.id).limit(11)))
-        if not matches:
-            raise NotFound(f"no run with id {prefix!r} (see `latentq list`)")
-        if len(matches) > 1:
-            shown = ", ".join(matches[:10]) + (", ..." if len(matches) > 10 else "")
-            raise UserError(f"run id prefix {prefix!r} is ambiguous: it matches {shown}")
-        return matches[0]
+        return reads.resolve(self, prefix)
 
     def spec(self, run_id: str) -> dict[str, Any]:
         return json.loads(self.get(run_id).spec)
@@ -171,7 +166,7 @@ class Store:
                   name: Optional[str] = None, group: Optional[str] = None, ids: Optional[list[str]] = None,
                   parent: Optional[str] = None) -> list[Run]:
         """Newest first; `name` matches part of a run's name, the other filters exactly."""
-        query = reads.filtered(status, recipe, name, group, parent).limit(limit)
+        query = reads.filtered(status, recipe, name, group, parent, of=Run).limit(limit)
         if ids is not None:
             query = query.where(Run.id.in_(ids))
         with self.session() as s:
@@ -272,7 +267,7 @@ class Store:
 
     def cancel(self, run_id: str) -> str:
         """Cancel a run: a queued one never starts, a running one stops at the next batch."""
-        run = self.get(run_id)
+        self.get(run_id)  # NotFound for an unknown id
         if self._transition(run_id, [Run.status == RunStatus.QUEUED.value],
                             status=RunStatus.CANCELLED.value, finished_at=utcnow(), cancel_requested=True):
             return RunStatus.CANCELLED.value
@@ -378,14 +373,11 @@ class Store:
         """A queued run that this process (host, pid) runs in the foreground."""
         return self._transition(run_id, [Run.status == RunStatus.QUEUED.value], host=host, pid=pid)
 
-    def local_runs(self, host: str) -> list[Run]:
-        """Queued or running embedded runs owned by processes on `host`."""
-        with self.session() as s:
-            return list(s.scalars(select(Run).where(
-                Run.host == host, Run.pid.is_not(None),
-                Run.status.in_([RunStatus.QUEUED.value, RunStatus.RUNNING.value]))))
+    def local_runs(self, host: str) -> list[Any]:
+        """Queued or running embedded runs owned by processes on `host` (reads.local_runs)."""
+        return reads.local_runs(self, host)
 
-    def fail_local(self, run: Run, reason: str) -> bool:
+    def fail_local(self, run: Any, reason: str) -> bool:
         """An embedded run whose process died → failed, guarded on that process and status."""
         ok = self._transition(run.id, [Run.status == run.status, Run.host == run.host, Run.pid == run.pid],
                               status=RunStatus.FAILED.value, owner=None, finished_at=utcnow(), error=reason)

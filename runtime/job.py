@@ -14,7 +14,7 @@ import traceback
 from typing import Any, Callable, Optional
 
 from latentq.data_checks import check_dataset
-from latentq.db.schema import RunStatus
+from latentq.db.tables import RunStatus
 from latentq.db.store import Store
 from latentq.errors import UserError
 from latentq.runtime import artifacts

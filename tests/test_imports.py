@@ -25,3 +25,23 @@ print(",".join(heavy) or "none")
 def test_cli_and_worker_modules_do_not_import_tensorflow(lq_home):
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "none", out.stdout
+
+
+READ_ONLY = """
+import sys
+from latentq.cli.errors import run_cli
+from latentq.cli.main import cli
+try:
+    run_cli(cli, sys.argv[1:])
+except SystemExit as done:
+    assert not done.code, done.code
+print(",".join(sorted(m for m in ("sqlalchemy.orm", "alembic", "latentq.db.store") if m in sys.modules)) or "none")
+"""
+
+
+def test_read_only_commands_import_neither_the_orm_nor_alembic(lq_home, store):
+    run_id, _ = store.create_run({"kind": "train", "recipe": "linear-ae", "dataset": "digits", "epochs": 1,
+                                  "batch_size": 8, "params": {}})
+    for args in (["status", run_id[:6]], ["show", run_id], ["list"], ["list", "--json"], ["status", run_id, "--json"]):
+        out = subprocess.run([sys.executable, "-c", READ_ONLY, *args], capture_output=True, text=True, check=True)
+        assert out.stdout.strip().splitlines()[-1] == "none", (args, out.stdout)

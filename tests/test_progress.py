@@ -19,7 +19,7 @@ import time
 import pytest
 
 from latentq.cli.progress import Pace
-from latentq.db.schema import RunStatus
+from latentq.db.tables import RunStatus
 
 # ---- the display's arithmetic ---------------------------------------------------------------
 

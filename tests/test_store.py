@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from latentq.db.schema import RunStatus
+from latentq.db.tables import RunStatus
 from latentq.db.store import IdempotencyConflict, IllegalTransition, Store
 from latentq.errors import NotFound
 from support import wait_for

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from latentq.db import reads
-from latentq.db.schema import RunStatus
+from latentq.db.tables import RunStatus
 from support import PausePoint, cli, submit, wait_for
 
 

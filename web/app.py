@@ -14,7 +14,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainT
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from latentq.db.schema import RunStatus
+from latentq.db.tables import RunStatus
 from latentq.db.store import Store
 from latentq import formatting
 from latentq.errors import NotFound, UserError

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from latentq.db import reads
-from latentq.db.schema import RunStatus
+from latentq.db.tables import RunStatus
 from latentq.db.store import Store
 from latentq.formatting import age, best_runs, key_metric, label
 from latentq.runtime.artifacts import LocalArtifacts

@@ -19,7 +19,6 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Callable, Optional
 
 from latentq.db.schema import Run, RunStatus

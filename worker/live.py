@@ -53,7 +53,7 @@ def snapshot(settings: Settings, store) -> dict[str, Any]:
     """The picture `latentq workers` prints: workers, their runs, queue depths."""
     workers = with_runs(live_workers(settings), store)
     queues = {"latentq"} | {q for w in workers for q in w.get("queues", [])}
-    from latentq.db.schema import RunStatus
+    from latentq.db.tables import RunStatus
 
     queues |= {r.queue for r in store.list_runs(limit=10_000, status=RunStatus.QUEUED)}
     return {"workers": workers, "queues": queue_depths(settings, queues)}

@@ -14,8 +14,8 @@ import socket
 import threading
 from typing import Optional
 
-from latentq.db.schema import RunStatus
-from latentq.db.store import Store
+from latentq.db import reads
+from latentq.db.tables import RunStatus
 from latentq.errors import Unavailable
 from latentq.settings import Settings, load_settings
 
@@ -27,6 +27,7 @@ def reap_once(settings: Settings, problems: Optional[list[str]] = None) -> list[
 
     When the broker cannot be reached for the outbox part (after the database part is done),
     the reason goes to `problems`, or is raised as Unavailable without it."""
+    from latentq.db.store import Store
     from latentq.worker.jobs import requeue, resend_lost
 
     store = Store(settings.db_url, settings.artifact_root)
@@ -72,17 +73,22 @@ def process_alive(pid: int) -> bool:
         return True  # no /proc here: trust kill(0)
 
 
-def fail_dead_local_runs(store: Store) -> list[str]:
+def fail_dead_local_runs(store: reads.StoreLike) -> list[str]:
     """Embedded runs of this host whose process is gone → failed, with the reason and the way
-    back. Every latentq command on the host calls this; returns the ids it failed."""
+    back. Every latentq command on the host calls this; returns the ids it failed. `store` may
+    be a reads.Reader: the writers' Store (and the ORM's import) is needed only when one died."""
     host = socket.gethostname()
+    dead = [run for run in reads.local_runs(store, host) if run.pid != os.getpid() and not process_alive(run.pid)]
+    if not dead:
+        return []
+    from latentq.db.store import Store
+
+    writer = store if isinstance(store, Store) else Store(store.db_url, store.artifact_root)
     failed = []
-    for run in store.local_runs(host):
-        if run.pid == os.getpid() or process_alive(run.pid):
-            continue
+    for run in dead:
         reason = (f"the process running it died (pid {run.pid} on {host}); "
                   f"resume it with `latentq retry {run.id} --local`")
-        if store.fail_local(run, reason):
+        if writer.fail_local(run, reason):
             log.warning("run %s: %s", run.id, reason)
             failed.append(run.id)
     return failed

@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional
 
-from latentq.db.schema import RunStatus
+from latentq.db.tables import RunStatus
 from latentq.db.store import Store
 from latentq.db.studies import storage
 from latentq.errors import NotFound, StateError, UserError
@@ -160,7 +160,6 @@ def drive(store: Store, settings: Settings, group: str, definition: Definition, 
     from optuna.trial import TrialState
 
     study, _ = _load(settings.db_url, group, definition)
-    rdb = study._storage
     while True:
         trials = study.get_trials(deepcopy=False)
         for t in trials:

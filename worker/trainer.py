@@ -82,7 +82,7 @@ def _forget_fonts() -> None:
 
 def train_one(run_id: str, owner: str) -> str:
     """Train a claimed run here; its final status."""
-    from latentq.db.schema import RunStatus
+    from latentq.db.tables import RunStatus
     from latentq.models import runner
     from latentq.runtime.job import execute_claimed, open_store
     from latentq.worker.jobs import hand_back
