@@ -35,3 +35,14 @@ def test_a_store_at_head_opens_without_importing_alembic(lq_home, tmp_path):
     with engine.connect() as conn:
         assert current_revision(conn) == head_revision()
     engine.dispose()
+
+
+def test_the_tables_match_what_the_migrations_build(tmp_path):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from latentq.db.engine import engine_for
+    from latentq.db.tables import metadata
+
+    with engine_for(f"sqlite:///{tmp_path / 'store.db'}").connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
