@@ -57,6 +57,18 @@ def preload_tsne(ctx) -> None:
         ctx.writer.submit(load, part="picture")
 
 
+def save_codings_picture(ctx, codings: np.ndarray, labels: Optional[np.ndarray], recipe: str) -> None:
+    """The validation codings coloured by label: as they are when they are 2-d
+    (`images/codings.png`: a t-SNE of 2-d points to 2-d shows nothing more, and it was most of a
+    small job's time), else their t-SNE (`images/tsne.png`)."""
+    if labels is None:
+        return
+    if codings.ndim == 2 and codings.shape[1] == 2:
+        ctx.save_scatter("codings", "images/codings.png", codings, labels, f"{recipe}: 2-d validation codings")
+        return
+    save_tsne(ctx, codings, labels, f"{recipe}: t-SNE of {codings.shape[1]}-d validation codings")
+
+
 def save_tsne(ctx, codings: np.ndarray, labels: Optional[np.ndarray], title: str) -> None:
     """The notes' visualisation strategy: t-SNE of the codings to 2-D, coloured by label, computed
     and drawn in the background (the run's end waits for it, while its other final work goes on).

@@ -49,6 +49,16 @@ def check_ae_run(status, metrics=AE_METRICS, pictures=("reconstructions", "loss_
     return model
 
 
+def test_two_dimensional_codings_are_drawn_as_they_are_not_through_tsne(train):
+    status = train("linear-ae", dataset="digits", epochs=1, codings=2)
+    kinds = [a["kind"] for a in status["artifacts"]]
+    assert status["status"] == "succeeded" and "tsne" not in kinds and kinds.count("codings") == 1, kinds
+    _png(artifact_paths(status, "codings")[0])
+    wider = train("linear-ae", dataset="digits", epochs=1, codings=3)
+    kinds = [a["kind"] for a in wider["artifacts"]]
+    assert "tsne" in kinds and kinds.count("codings") == 1, kinds  # t-SNE, and the first two codings
+
+
 def _epoch_values(store, run_id, name):
     return [m.value for m in store.metrics(run_id) if m.name == name and m.step > 0]
 

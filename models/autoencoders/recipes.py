@@ -16,7 +16,7 @@ from latentq.models.inputs import train_input
 from latentq.models.autoencoders.builders import (build_conv_ae, build_denoising_ae, build_linear_ae, build_recurrent_ae,
                                         build_sparse_ae, build_sparse_kl_ae, build_stacked_ae, build_tied_ae)
 from latentq.models.autoencoders.monitors import ActivationCallback
-from latentq.models.codings import baseline_mse, encode, encoder_of, preload_tsne, save_tsne, sparsity
+from latentq.models.codings import baseline_mse, encode, encoder_of, preload_tsne, save_codings_picture, sparsity
 from latentq.models.predict import batched
 from latentq.recipes import autoencoders as recipes
 
@@ -63,8 +63,7 @@ def finish_autoencoder(ctx, model: keras.Model, *, curves: Sequence[str] = ("los
         ctx.save_rows("reconstructions", "images/reconstructions.png", [val[:n], recon[:n]])
     ctx.save_curves("loss_curve", "plots/loss.png", tuple(curves), f"{ctx.spec.recipe} on {data.name}")
     if tsne and data.y_val is not None:
-        codings = encode(encoder_of(model), val)
-        save_tsne(ctx, codings, data.y_val, f"{ctx.spec.recipe}: t-SNE of {codings.shape[1]}-d validation codings")
+        save_codings_picture(ctx, encode(encoder_of(model), val), data.y_val, ctx.spec.recipe)
 
 
 # ---- trainers ------------------------------------------------------------------------------
@@ -90,7 +89,7 @@ def train_linear_ae(ctx: RunContext, params: recipes.LinearAEParams) -> None:
         explained_variance_vs_pca=ae_explained / pca_explained,
     )
     codings = encode(encoder_of(model), data.x_val)
-    if codings.shape[1] >= 2:
+    if codings.shape[1] > 2 or (codings.shape[1] == 2 and data.y_val is None):  # else finish_autoencoder drew them
         title = "linear-ae codings" + (" (first 2 of %d)" % codings.shape[1] if codings.shape[1] > 2 else "")
         ctx.save_scatter("codings", "images/codings.png", codings[:, :2], data.y_val, title)
 
