@@ -1,7 +1,7 @@
 """Is the queue, or a job's fixed cost, ever the bottleneck? N tiny jobs (`linear-ae --epochs 1`)
 through two warm workers.
 
-    python bench/queue_throughput.py [--jobs 40] [--workers 2] [--dataset digits] [--paced]
+    python bench/queue_throughput.py [--jobs 40] [--workers 2] [--dataset digits] [--paced] [--set codings=8]
 
 Targets (40 jobs, 2 workers, all submitted at once): >= 30 jobs per minute, and a job's median
 claim-to-finish at most 1.5 s above the run's own wall_seconds (what a worker adds to a job:
@@ -61,6 +61,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--paced", action="store_true", help="keep at most one job per worker in flight")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="a linear-ae parameter, as `latentq submit --set` takes it")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="lq-queue-bench-"))
@@ -97,9 +99,13 @@ def main() -> int:
             while b"ready." not in log.read_bytes():
                 time.sleep(0.2)
 
+        from latentq.spec import parse_sets
+
+        params = parse_sets(tuple(args.sets))
+
         def submit() -> str:
             spec = build_spec(kind="train", recipe="linear-ae", dataset=args.dataset, epochs=1, batch_size=64,
-                              seed=0, params={})
+                              seed=0, params=params)
             run_id, _ = store.create_run(spec.model_dump(mode="json"), max_attempts=settings.max_attempts)
             enqueue(run_id, spec.queue, spec.priority)
             return run_id
@@ -137,7 +143,7 @@ def main() -> int:
                 if b.created_at <= a.finished_at:  # the next job was already waiting
                     gaps.append(gap)
                     per_job.append(gap + job)
-        print(f"# {args.jobs} linear-ae --epochs 1 jobs on {args.dataset}, {args.workers} warm workers, "
+        print(f"# {args.jobs} linear-ae --epochs 1 {' '.join('--set ' + a for a in args.sets)} jobs on {args.dataset}, {args.workers} warm workers, "
               f"{'paced' if args.paced else 'all submitted at once'}; {os.cpu_count()} cpus, "
               f"load {os.getloadavg()[0]:.1f}")
         print(f"jobs per minute:               {args.jobs / elapsed * 60:.1f}  ({elapsed:.1f} s, "
