@@ -6,7 +6,7 @@ one-worker fleet would run them: the trial's own training process reports to the
 pruned there), so what differs between the two is only how points are proposed and stopped.
 
     python bench/search.py [--recipe vae] [--dataset mnist-5k] [--trials 24] [--epochs 10]
-                           [--batch-size 32] [--prune median|asha] [--sampler tpe] [--home DIR]
+                           [--batch-size 32] [--prune asha|median] [--sampler tpe] [--home DIR]
 
 Prints one line per trial and per search and, last, a JSON object: for each search its best
 val_loss, epochs trained, epochs the same trials would have trained unpruned, trials pruned, and
@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--prune", default="median", choices=["median", "asha"])
+    parser.add_argument("--prune", default="asha", choices=["asha", "median"], help="as `latentq search`: asha")
     parser.add_argument("--sampler", default="tpe", choices=["tpe", "random"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--home", default=None, help="LATENTQ_HOME to use (default: a temporary folder)")

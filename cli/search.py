@@ -25,8 +25,8 @@ from latentq.cli.common import job_options, queue_options
 @click.option("--parallel", type=int, default=4, show_default=True, help="Trials in flight at once.")
 @click.option("--sampler", "sampler_name", type=click.Choice(["tpe", "random", "cmaes"]), default="tpe",
               show_default=True, help="How Optuna proposes the next trial (cmaes: numeric spaces only).")
-@click.option("--prune", type=click.Choice(["median", "asha", "none"]), default="median", show_default=True,
-              help="Stop losing trials after an epoch: the median rule, successive halving, or never.")
+@click.option("--prune", type=click.Choice(["asha", "median", "none"]), default="asha", show_default=True,
+              help="Stop losing trials after an epoch: successive halving (ASHA), the median rule, or never.")
 @click.option("--group", default=None, help="The search's name [default: --name, else RECIPE-search-<hash>].")
 @click.option("--resume", "resume_group", default=None, metavar="GROUP",
               help="Continue the search GROUP (its definition is in the database): tell it what finished, go on.")
