@@ -81,17 +81,26 @@ def check_artifacts(settings) -> dict[str, Any]:
     return _check("artifacts", True, f"{root} writable, {free_gb:.1f} GB free")
 
 
-def check_tensorflow() -> dict[str, Any]:
-    """TensorFlow in a subprocess: the CLI itself never imports it."""
+def start_tensorflow_probe() -> subprocess.Popen:
+    """TensorFlow's import in a subprocess (the CLI itself never imports it), started first: it
+    takes seconds, the other checks run meanwhile."""
+    return subprocess.Popen([sys.executable, "-c", TF_PROBE], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def check_tensorflow(probe: Optional[subprocess.Popen] = None) -> dict[str, Any]:
     fix = "reinstall latentq (`pip install latentq`, `latentq[gpu]` on GPU boxes)"
+    probe = probe or start_tensorflow_probe()
     try:
-        out = subprocess.run([sys.executable, "-c", TF_PROBE], capture_output=True, text=True, timeout=300)
+        stdout, stderr = probe.communicate(timeout=300)
     except subprocess.TimeoutExpired:
+        probe.kill()
+        probe.communicate()
         return _check("tensorflow", False, "importing TensorFlow took over 300 s", fix)
     try:
-        found = json.loads(out.stdout.strip().splitlines()[-1])
+        found = json.loads(stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
-        tail = out.stderr.strip().splitlines()[-1:] or ["no output"]
+        tail = stderr.strip().splitlines()[-1:] or ["no output"]
         return _check("tensorflow", False, f"importing TensorFlow failed: {tail[0]}", fix)
     gpus = ", ".join(found["gpus"]) or "none (training runs on the CPU)"
     return {**_check("tensorflow", True, f"TensorFlow {found['tensorflow']}, Keras {found['keras']}, GPUs: {gpus}"),
@@ -125,8 +134,9 @@ def doctor(queues: tuple[str, ...], as_json: bool) -> None:
     from latentq.settings import load_settings
 
     settings = load_settings(check_home=False)  # an unusable home is a finding here, not an error
+    probe = start_tensorflow_probe()
     broker = check_broker(settings)
-    checks = [broker, check_database(settings), check_artifacts(settings), check_tensorflow()]
+    checks = [broker, check_database(settings), check_artifacts(settings), check_tensorflow(probe)]
     if broker["ok"]:
         checks.append(check_workers(settings, queues))
     problems = [c for c in checks if not c["ok"]]
