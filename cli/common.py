@@ -132,36 +132,34 @@ def settings():
     return load_settings()
 
 
-_STORES: dict[tuple[str, str], Any] = {}
-_READERS: dict[tuple[str, str], Any] = {}
+_OPENED: dict[tuple[str, str, str], Any] = {}  # (kind, db url, artifact root) -> Store or Reader
 
 
 def store(current=None):
     """The run store of `current` settings (one per process), for commands that change runs. The
     first call also fails this host's `latentq run`s whose process died, with the way back."""
     from latentq.db.store import Store
-    from latentq.worker.reaper import fail_dead_local_runs
 
-    current = current or settings()
-    key = (current.db_url, str(current.artifact_root))
-    if key not in _STORES:
-        _STORES[key] = Store(current.db_url, current.artifact_root)
-        fail_dead_local_runs(_STORES[key])
-    return _STORES[key]
+    return _opened(Store, current)
 
 
 def reader(current=None):
     """The read side of the run store (latentq.db.reads.Reader: no ORM import), for commands that
     only show runs; like store(), the first call fails this host's dead `latentq run`s."""
     from latentq.db.reads import Reader
+
+    return _opened(Reader, current)
+
+
+def _opened(kind, current):
     from latentq.worker.reaper import fail_dead_local_runs
 
     current = current or settings()
-    key = (current.db_url, str(current.artifact_root))
-    if key not in _READERS:
-        _READERS[key] = Reader(current.db_url, current.artifact_root)
-        fail_dead_local_runs(_READERS[key])
-    return _READERS[key]
+    key = (kind.__name__, current.db_url, str(current.artifact_root))
+    if key not in _OPENED:
+        _OPENED[key] = kind(current.db_url, current.artifact_root)
+        fail_dead_local_runs(_OPENED[key])
+    return _OPENED[key]
 
 
 def where(current, broker: bool = False, artifacts: bool = False) -> None:
