@@ -126,7 +126,17 @@ def list_runs(status_filter: Optional[str], recipe: Optional[str], name: Optiona
     runs = common.reader()
     statuses = reads.list_statuses(runs, limit=limit, status=status_filter, recipe=recipe, name=name, group=group)
     waiting.explain(runs, statuses)
-    render.out(as_json, statuses, lambda: render.status_table(statuses, wide=wide))
+
+    def human() -> None:
+        if statuses:
+            render.status_table(statuses, wide=wide)
+        elif any((status_filter, recipe, name, group)):
+            click.echo("no run matches these filters")
+        else:
+            click.echo("no runs yet: `latentq run RECIPE` trains one here, `latentq submit RECIPE` queues one "
+                       "(`latentq models` lists the recipes)")
+
+    render.out(as_json, statuses, human)
 
 
 @common.quick

@@ -67,6 +67,14 @@ def test_a_bad_sweep_is_one_line_and_creates_nothing(lq_home, args, needle):
     assert json.loads(cli("list", "--json").stdout) == []
 
 
+def test_an_empty_list_says_how_to_make_a_run_or_that_nothing_matches(lq_home, store, settings):
+    first = cli("list")
+    assert first.returncode == 0 and "no runs yet" in first.stdout and "latentq run RECIPE" in first.stdout
+    fake_run(store, settings, name="only")
+    assert cli("list", "--recipe", "gan").stdout.strip() == "no run matches these filters"
+    assert "only" in cli("list").stdout
+
+
 def test_unique_prefixes_work_everywhere_and_ambiguous_ones_list_the_matches(lq_home, store, settings):
     ids = [fake_run(store, settings, name=f"r{i}", sample_epochs=1) for i in range(17)]
     by_first: dict[str, list[str]] = {}
