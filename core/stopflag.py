@@ -23,9 +23,6 @@ class StopFlag:
     def is_set(self) -> bool:
         return self._set
 
-    def clear(self) -> None:
-        self._set = False
-
     def wait(self, timeout: float) -> bool:
         """Whether it is set, waiting at most `timeout` seconds for it."""
         deadline = time.monotonic() + timeout

@@ -21,6 +21,9 @@ from latentq.db import tables as t
 from latentq.db.tables import RunStatus, utcnow
 from latentq.formatting import age, key_metric, ordered_metrics, spec_differences
 
+# The tables' columns: R.id is runs.id, M.step metrics.step, and so on.
+R, M, A, E = t.runs.c, t.metrics.c, t.artifacts.c, t.events.c
+
 # What the live progress display shows, and all that `progress` reads of a run's metrics.
 PROGRESS_METRICS = ("loss", "val_loss", "d_loss", "g_loss")
 ROW_KEYS = ("id", "name", "group", "kind", "recipe", "dataset", "status", "epoch", "epochs", "attempts", "created_at",
@@ -59,7 +62,8 @@ def iso(value: Optional[datetime]) -> Optional[str]:
 def waiting(run: Any, now: Optional[datetime] = None,
             workers_note: Optional[str] = None) -> tuple[Optional[float], Optional[str]]:
     """How long a queued run has waited (seconds) and why; (None, None) for other runs.
-    `run` is a runs row (or the writers' Run) with its status, queued_at, created_at, pid, host, sent_at, sends and queue.
+    `run` is a runs row (or the writers' Run) with its status, queued_at, created_at, pid, host,
+    sent_at, sends and queue.
     `workers_note` says what the queue's workers are doing (queue_notes); without it the note
     says only that the run waits for a worker."""
     if run.status != RunStatus.QUEUED:
@@ -95,16 +99,15 @@ def queue_notes(store: StoreLike, statuses: list[dict[str, Any]], workers: Optio
     cutoff = utcnow() - timedelta(seconds=stale_after)
     with store.connect() as s:
         rows = {r.id: r for r in s.execute(select(
-            t.runs.c.id, t.runs.c.status, t.runs.c.queue, t.runs.c.created_at, t.runs.c.queued_at, t.runs.c.sent_at, t.runs.c.sends, t.runs.c.pid, t.runs.c.host,
-            t.runs.c.error)
-            .where(t.runs.c.id.in_(ids)))}
+            R.id, R.status, R.queue, R.created_at, R.queued_at, R.sent_at, R.sends, R.pid, R.host, R.error)
+            .where(R.id.in_(ids)))}
         queues = {r.queue for r in rows.values()}
-        line = list(s.execute(select(t.runs.c.id, t.runs.c.queue).where(
-            t.runs.c.status == RunStatus.QUEUED, t.runs.c.pid.is_(None), t.runs.c.cancel_requested.is_(False),
-            t.runs.c.queue.in_(queues)).order_by(func.coalesce(t.runs.c.queued_at, t.runs.c.created_at), t.runs.c.id)))
-        busy_in_sql = dict(s.execute(select(t.runs.c.queue, func.count()).where(
-            t.runs.c.status == RunStatus.RUNNING, t.runs.c.pid.is_(None), t.runs.c.heartbeat_at >= cutoff,
-            t.runs.c.queue.in_(queues)).group_by(t.runs.c.queue)).all())
+        line = list(s.execute(select(R.id, R.queue).where(
+            R.status == RunStatus.QUEUED, R.pid.is_(None), R.cancel_requested.is_(False),
+            R.queue.in_(queues)).order_by(func.coalesce(R.queued_at, R.created_at), R.id)))
+        busy_in_sql = dict(s.execute(select(R.queue, func.count()).where(
+            R.status == RunStatus.RUNNING, R.pid.is_(None), R.heartbeat_at >= cutoff,
+            R.queue.in_(queues)).group_by(R.queue)).all())
     ahead: dict[str, int] = {}
     seen: dict[str, int] = defaultdict(int)
     for run_id, queue in line:  # in the order they became queued: those before a run are ahead of it
@@ -135,14 +138,14 @@ def queue_notes(store: StoreLike, statuses: list[dict[str, Any]], workers: Optio
 def _latest_rows(s: Connection, ids, names: Optional[Iterable[str]] = None) -> dict[str, dict[str, float]]:
     """{run id: {name: value at its highest step}} for the runs `ids` (a list or a SELECT of ids):
     one query, one row back per (run, name), however many epochs the runs have."""
-    where = [t.metrics.c.run_id.in_(ids)]
+    where = [M.run_id.in_(ids)]
     if names is not None:
-        where.append(t.metrics.c.name.in_(list(names)))
-    last = (select(t.metrics.c.run_id, t.metrics.c.name, func.max(t.metrics.c.step).label("step"))
-            .where(*where).group_by(t.metrics.c.run_id, t.metrics.c.name).subquery())
-    query = (select(t.metrics.c.run_id, t.metrics.c.name, t.metrics.c.value)
-             .join(last, and_(t.metrics.c.run_id == last.c.run_id, t.metrics.c.name == last.c.name, t.metrics.c.step == last.c.step))
-             .order_by(t.metrics.c.run_id, t.metrics.c.name))
+        where.append(M.name.in_(list(names)))
+    last = (select(M.run_id, M.name, func.max(M.step).label("step"))
+            .where(*where).group_by(M.run_id, M.name).subquery())
+    query = (select(M.run_id, M.name, M.value)
+             .join(last, and_(M.run_id == last.c.run_id, M.name == last.c.name, M.step == last.c.step))
+             .order_by(M.run_id, M.name))
     out: dict[str, dict[str, float]] = defaultdict(dict)
     for run_id, name, value in s.execute(query):
         out[run_id][name] = value
@@ -151,8 +154,8 @@ def _latest_rows(s: Connection, ids, names: Optional[Iterable[str]] = None) -> d
 
 def _artifact_rows(s: Connection, ids) -> dict[str, list[tuple[str, str]]]:
     out: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for run_id, kind, path in s.execute(select(t.artifacts.c.run_id, t.artifacts.c.kind, t.artifacts.c.path)
-                                        .where(t.artifacts.c.run_id.in_(ids)).order_by(t.artifacts.c.id)):
+    for run_id, kind, path in s.execute(select(A.run_id, A.kind, A.path)
+                                        .where(A.run_id.in_(ids)).order_by(A.id)):
         out[run_id].append((kind, path))
     return out
 
@@ -204,7 +207,7 @@ def status_object(run: Row, metrics: dict[str, float], artifacts: list[tuple[str
 def _get(s: Connection, run_id: str) -> Row:
     from latentq.errors import NotFound
 
-    run = s.execute(select(t.runs).where(t.runs.c.id == run_id)).one_or_none()
+    run = s.execute(select(t.runs).where(R.id == run_id)).one_or_none()
     if run is None:
         raise NotFound(f"no run with id {run_id!r} (see `latentq list`)")
     return run
@@ -225,10 +228,10 @@ def resolve(store: StoreLike, prefix: str) -> str:
     from latentq.errors import NotFound, UserError
 
     with store.connect() as s:
-        if s.scalar(select(t.runs.c.id).where(t.runs.c.id == prefix)) is not None:
+        if s.scalar(select(R.id).where(R.id == prefix)) is not None:
             return prefix
-        matches = list(s.scalars(select(t.runs.c.id).where(t.runs.c.id.startswith(prefix, autoescape=True))
-                                 .order_by(t.runs.c.id).limit(11)))
+        matches = list(s.scalars(select(R.id).where(R.id.startswith(prefix, autoescape=True))
+                                 .order_by(R.id).limit(11)))
     if not matches:
         raise NotFound(f"no run with id {prefix!r} (see `latentq list`)")
     if len(matches) > 1:
@@ -247,14 +250,14 @@ def spec(store: StoreLike, run_id: str) -> dict[str, Any]:
 def events(store: StoreLike, run_id: str) -> list[Row]:
     """The run's events, oldest first (at, level, message)."""
     with store.connect() as s:
-        return list(s.execute(select(t.events).where(t.events.c.run_id == run_id).order_by(t.events.c.id)))
+        return list(s.execute(select(t.events).where(E.run_id == run_id).order_by(E.id)))
 
 
 def local_runs(store: StoreLike, host: str) -> list[Row]:
     """Queued or running embedded runs (`latentq run`) owned by processes on `host`."""
     with store.connect() as s:
-        return list(s.execute(select(t.runs.c.id, t.runs.c.status, t.runs.c.host, t.runs.c.pid).where(
-            t.runs.c.host == host, t.runs.c.pid.is_not(None), t.runs.c.status.in_(list(RunStatus.ACTIVE)))))
+        return list(s.execute(select(R.id, R.status, R.host, R.pid).where(
+            R.host == host, R.pid.is_not(None), R.status.in_(list(RunStatus.ACTIVE)))))
 
 
 def latest_metrics(store: StoreLike, run_id: str, names: Optional[Iterable[str]] = None) -> dict[str, float]:
@@ -274,7 +277,7 @@ def _statuses_of(s: Connection, store: StoreLike, runs: list[Row], artifacts: bo
 def statuses(store: StoreLike, run_ids: list[str], artifacts: bool = True) -> list[dict[str, Any]]:
     """The status objects of these runs, in this order (missing ones left out): three queries."""
     with store.connect() as s:
-        found = {r.id: r for r in s.execute(select(t.runs).where(t.runs.c.id.in_(run_ids)))}
+        found = {r.id: r for r in s.execute(select(t.runs).where(R.id.in_(run_ids)))}
         return _statuses_of(s, store, [found[i] for i in dict.fromkeys(run_ids) if i in found], artifacts)
 
 
@@ -282,17 +285,17 @@ def filtered(status: Optional[str] = None, recipe: Optional[str] = None, name: O
               group: Optional[str] = None, parent: Optional[str] = None, of: Any = t.runs):
     """Runs newest first; `name` matches part of a run's name, the other filters exactly. `of`:
     what to select (the table's rows; the Store passes its ORM class)."""
-    query = select(of).order_by(t.runs.c.created_at.desc(), t.runs.c.id)
+    query = select(of).order_by(R.created_at.desc(), R.id)
     if status:
-        query = query.where(t.runs.c.status == RunStatus(status))
+        query = query.where(R.status == RunStatus(status))
     if recipe:
-        query = query.where(t.runs.c.recipe == recipe)
+        query = query.where(R.recipe == recipe)
     if name:
-        query = query.where(t.runs.c.name.contains(name, autoescape=True))
+        query = query.where(R.name.contains(name, autoescape=True))
     if group:
-        query = query.where(t.runs.c.group_name == group)
+        query = query.where(R.group_name == group)
     if parent:
-        query = query.where(t.runs.c.parent_id == parent)
+        query = query.where(R.parent_id == parent)
     return query
 
 
@@ -313,7 +316,7 @@ def row(status: dict[str, Any]) -> dict[str, Any]:
 
 def groups(store: StoreLike) -> list[str]:
     with store.connect() as s:
-        return sorted(g for g in s.scalars(select(t.runs.c.group_name).distinct()) if g)
+        return sorted(g for g in s.scalars(select(R.group_name).distinct()) if g)
 
 
 # ---- what the live display reads, and per-epoch history ----------------------------------------
@@ -322,10 +325,10 @@ def groups(store: StoreLike) -> list[str]:
 def progress(store: StoreLike, run_id: str, names: Iterable[str] = PROGRESS_METRICS) -> dict[str, Any]:
     """What `run`/`watch` show while a run trains: status, epoch/epochs, why it waits, the few
     metrics shown. Two small queries, none of them over every metric row."""
-    columns = (t.runs.c.id, t.runs.c.status, t.runs.c.epoch, t.runs.c.epochs, t.runs.c.error, t.runs.c.queue, t.runs.c.created_at, t.runs.c.queued_at,
-               t.runs.c.sent_at, t.runs.c.sends, t.runs.c.pid, t.runs.c.host, t.runs.c.step, t.runs.c.steps, t.runs.c.phase, t.runs.c.spec)
+    columns = (R.id, R.status, R.epoch, R.epochs, R.error, R.queue, R.created_at, R.queued_at,
+               R.sent_at, R.sends, R.pid, R.host, R.step, R.steps, R.phase, R.spec)
     with store.connect() as s:
-        found = s.execute(select(*columns).where(t.runs.c.id == run_id)).one_or_none()
+        found = s.execute(select(*columns).where(R.id == run_id)).one_or_none()
         if found is None:
             _get(s, run_id)  # raises NotFound with the usual words
         metrics = _latest_rows(s, [run_id], names).get(run_id, {})
@@ -350,10 +353,10 @@ def histories(store: StoreLike, run_ids: list[str], names: Optional[Iterable[str
               ) -> dict[str, tuple[dict[str, list[list[float]]], dict[str, float]]]:
     """{run id: ({name: [[epoch, value], ...]}, {name: value of step 0})} in one query: the
     per-epoch curves, and the once-per-run numbers (recorded at step 0) apart."""
-    query = (select(t.metrics.c.run_id, t.metrics.c.step, t.metrics.c.name, t.metrics.c.value).where(t.metrics.c.run_id.in_(run_ids))
-             .order_by(t.metrics.c.run_id, t.metrics.c.step, t.metrics.c.name))
+    query = (select(M.run_id, M.step, M.name, M.value).where(M.run_id.in_(run_ids))
+             .order_by(M.run_id, M.step, M.name))
     if names is not None:
-        query = query.where(t.metrics.c.name.in_(list(names)))
+        query = query.where(M.name.in_(list(names)))
     out: dict[str, tuple[dict[str, list[list[float]]], dict[str, float]]] = {r: ({}, {}) for r in run_ids}
     with store.connect() as s:
         for run_id, step, name, value in s.execute(query):
@@ -407,12 +410,12 @@ def compare_data(store: StoreLike, ids: list[str], group: Optional[str],
     resolved = list(ids)
     if group:
         with store.connect() as s:
-            in_group = list(s.scalars(filtered(group=group).with_only_columns(t.runs.c.id).limit(1000)))
+            in_group = list(s.scalars(filtered(group=group).with_only_columns(R.id).limit(1000)))
         resolved += [r for r in reversed(in_group) if r not in resolved]
     resolved = list(dict.fromkeys(resolved))
     found = statuses(store, resolved)
     with store.connect() as s:
-        specs = {r: json.loads(spec) for r, spec in s.execute(select(t.runs.c.id, t.runs.c.spec).where(t.runs.c.id.in_(resolved)))}
+        specs = {r: json.loads(spec) for r, spec in s.execute(select(R.id, R.spec).where(R.id.in_(resolved)))}
     curves = histories(store, [st["id"] for st in found])
     all_series = {st["id"]: curves[st["id"]][0] for st in found}
     finals = {st["id"]: {**curves[st["id"]][1], **st["metrics"]} for st in found}

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,20 +37,16 @@ def _queued_again() -> dict[str, Any]:
     return {"queued_at": utcnow(), "sent_at": None, "sends": 0}
 
 
-class Store:
-    """The run store behind one database URL; `artifact_root` resolves artifact paths."""
+class Store(reads.Reader):
+    """The run store behind one database URL, for writers: ORM sessions on the reader's engine
+    (its `connect()` serves the read model); `artifact_root` resolves artifact paths."""
 
     def __init__(self, db_url: str, artifact_root: Path):
-        self.db_url = db_url
-        self.artifact_root = artifact_root
+        super().__init__(db_url, artifact_root)
         self._sessions = session_factory(db_url)
 
     def session(self) -> Session:
         return self._sessions()
-
-    def connect(self) -> Connection:
-        """A Core connection, for the read model (latentq.db.reads)."""
-        return self._sessions.kw["bind"].connect()
 
     # ---- creating and reading runs -------------------------------------------------------
 
@@ -160,7 +155,7 @@ class Store:
         return reads.resolve(self, prefix)
 
     def spec(self, run_id: str) -> dict[str, Any]:
-        return json.loads(self.get(run_id).spec)
+        return reads.spec(self, run_id)
 
     def list_runs(self, limit: int = 50, status: Optional[str] = None, recipe: Optional[str] = None,
                   name: Optional[str] = None, group: Optional[str] = None, ids: Optional[list[str]] = None,
@@ -426,9 +421,9 @@ class Store:
         with self.session() as s:
             return list(s.scalars(select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.id)))
 
-    def events(self, run_id: str) -> list[Event]:
-        with self.session() as s:
-            return list(s.scalars(select(Event).where(Event.run_id == run_id).order_by(Event.id)))
+    def events(self, run_id: str) -> list[Any]:
+        """The run's events, oldest first (reads.events)."""
+        return reads.events(self, run_id)
 
     # ---- the status object ---------------------------------------------------------------
 
